@@ -1,0 +1,44 @@
+# Two commands do everything: `make run` (the app on the bundled demo) and
+# `make test` (lint + import contracts + tests). Both create .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test lint venv qt-check demo-data clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Qt needs a few system libraries that a minimal Debian may lack; say which package fixes it.
+qt-check: $(STAMP)
+	@QT_QPA_PLATFORM=offscreen $(PY) -c "from PySide6.QtWidgets import QApplication" 2>/dev/null || { \
+	  echo "Qt cannot load its system libraries. Fix with:"; \
+	  echo "  sudo apt-get install -y libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0"; \
+	  exit 1; }
+
+run: $(STAMP) qt-check
+	QT_QPA_PLATFORM=$${CXR_QPA:-} $(VENV)/bin/cxr-review --demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) qt-check lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# Regenerate the small demo images committed under resources/demo/images.
+demo-data: $(STAMP)
+	$(VENV)/bin/cxr phantoms resources/demo/images --n 12 --size 512 --bit-depth 16 \
+	  --seed 2026 --flat --no-masks --force
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .import_linter_cache

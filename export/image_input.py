@@ -1,0 +1,602 @@
+"""The one image-input contract: any supported file -> model input.
+
+Training (when it builds its cache) and the desktop app both call
+:func:`load_model_gray` / :func:`to_model_tensor`, so the pixels a model was
+trained on and the pixels it is served are produced by the same code path.
+There is deliberately no Qt and no TensorFlow here.
+
+Pipeline: bytes -> sniff the real format (never trust the extension) ->
+check the declared pixel count *before* anything is allocated -> decode to a
+float32 grey image in the file's own units (DICOM: modality LUT, VOI LUT,
+MONOCHROME1 inversion) -> robust percentile window to [0, 1] -> area resize
+-> uint8 grey at the model size -> 3 channels in the manifest's value range.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Largest image (width x height) we agree to decode. A 12000 x 10000
+#: full-field radiograph fits; a PNG that *claims* 60000 x 60000 does not.
+DEFAULT_MAX_PIXELS = 150_000_000
+#: Largest file we read into memory at all.
+DEFAULT_MAX_FILE_BYTES = 1 << 30
+
+#: Extensions a folder scan should consider. Content decides the decoder;
+#: this list only decides which files are *candidates* (plus extensionless
+#: files that are DICOM by content, see :func:`is_candidate_file`).
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jfif",
+        ".jpe",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".gif",
+        ".dcm",
+        ".dicom",
+        ".dic",
+    }
+)
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
+
+
+class ImageDecodeError(ValueError):
+    """A file that cannot become a model input, with a reason a reviewer understands.
+
+    ``kind`` is a short machine-readable code (``empty``, ``unrecognised``,
+    ``truncated``, ``too_large``, ``no_pixels``, ``unsupported_compression``,
+    ``unreadable``, ``not_found``, ``permission``) so callers can group errors.
+    """
+
+    def __init__(self, message: str, kind: str = "unreadable", source: str = "") -> None:
+        self.kind = kind
+        self.source = source
+        self.reason = message
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What the file said about itself; kept so the app can show it and reports can cite it."""
+
+    width: int
+    height: int
+    bit_depth: int
+    photometric: str
+    source_format: str
+    channels: int = 1
+    frames: int = 1
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Grey pixels in the file's own units plus the range the container allows.
+
+    ``nominal_range`` is what the stored values *could* span (0..65535 for a
+    16-bit PNG); windowing falls back to it for flat images so an all-white
+    image stays white instead of becoming an arbitrary grey.
+    """
+
+    pixels: np.ndarray
+    meta: ImageMeta
+    nominal_range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Imaging settings shared by training and serving; stored in the bundle manifest."""
+
+    height: int = 224
+    width: int = 224
+    channels: int = 3
+    layout: str = "NHWC"
+    value_range: tuple[float, float] = (0.0, 255.0)
+    window_low_pct: float = 0.5
+    window_high_pct: float = 99.5
+    resize: str = "stretch"  # "stretch" or "pad" (letterbox, keeps aspect)
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.height < 8 or self.width < 8:
+            raise ValueError(f"model input {self.width}x{self.height} is too small")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+        if self.layout != "NHWC":
+            raise ValueError(f"only NHWC layout is supported, not {self.layout!r}")
+        if self.resize not in ("stretch", "pad"):
+            raise ValueError(f"resize must be 'stretch' or 'pad', not {self.resize!r}")
+        if not 0.0 <= self.window_low_pct < self.window_high_pct <= 100.0:
+            raise ValueError("window percentiles must satisfy 0 <= low < high <= 100")
+        lo, hi = self.value_range
+        if not hi > lo:
+            raise ValueError(f"value_range {self.value_range} is empty")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["value_range"] = list(self.value_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if "value_range" in kwargs:
+            kwargs["value_range"] = tuple(float(v) for v in kwargs["value_range"])
+        return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Name the container from its first bytes, or None when it is not an image we know."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "bmp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if _looks_like_bare_dicom(head):
+        return "dicom"
+    return None
+
+
+def _looks_like_bare_dicom(head: bytes) -> bool:
+    """DICOM written without the 128-byte preamble: starts with a group 0002/0008 element."""
+    if len(head) < 8:
+        return False
+    group, elem = struct.unpack("<HH", head[:4])
+    if group not in (0x0002, 0x0008) or elem > 0x0100:
+        return False
+    vr = head[4:6]
+    explicit = vr.isalpha() and vr.isupper()
+    if explicit:
+        return True
+    (length,) = struct.unpack("<I", head[4:8])
+    return 0 < length < 1024
+
+
+def is_candidate_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a folder scan should offer this file: known extension (any case) or DICOM by content."""
+    p = Path(path)
+    if p.name.startswith("."):
+        return False
+    suffix = p.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return True
+    if suffix:
+        return False
+    try:
+        with open(p, "rb") as fh:
+            return sniff_format(fh.read(136)) == "dicom"
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> DecodedImage:
+    """Decode a file by content. Unicode paths work because we read bytes ourselves."""
+    p = Path(path)
+    name = p.name
+    try:
+        size = p.stat().st_size
+        if p.is_dir():
+            raise ImageDecodeError("is a folder, not an image file", "unreadable", name)
+        if size > max_file_bytes:
+            raise ImageDecodeError(
+                f"file is {size / 2**20:.0f} MiB, over the {max_file_bytes / 2**20:.0f} MiB limit",
+                "too_large",
+                name,
+            )
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ImageDecodeError("file no longer exists (moved or deleted?)", "not_found", name) from None
+    except PermissionError:
+        raise ImageDecodeError("permission denied reading the file", "permission", name) from None
+    except IsADirectoryError:
+        raise ImageDecodeError("is a folder, not an image file", "unreadable", name) from None
+    except OSError as exc:
+        raise ImageDecodeError(f"could not read the file ({exc.strerror or exc})", "unreadable", name) from None
+    return decode_image(data, name=name, max_pixels=max_pixels)
+
+
+def decode_image(data: bytes, *, name: str = "", max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode in-memory bytes; every failure becomes :class:`ImageDecodeError`."""
+    if len(data) == 0:
+        raise ImageDecodeError("file is empty (0 bytes)", "empty", name)
+    fmt = sniff_format(data[:136])
+    if fmt is None:
+        raise ImageDecodeError(_describe_unknown(data), "unrecognised", name)
+    try:
+        if fmt == "dicom":
+            return _decode_dicom(data, max_pixels)
+        return _decode_raster(data, fmt, max_pixels)
+    except ImageDecodeError as exc:
+        if not exc.source:
+            exc.source = name
+            exc.args = (f"{name}: {exc.reason}" if name else exc.reason,)
+        raise
+    except MemoryError:
+        raise ImageDecodeError("not enough memory to decode this image", "too_large", name) from None
+    except Exception as exc:  # decoders raise a zoo of types; the reviewer needs one message
+        raise ImageDecodeError(
+            f"damaged or unsupported {fmt.upper()} file ({type(exc).__name__}: {_short(exc)})",
+            "unreadable",
+            name,
+        ) from exc
+
+
+def _short(exc: BaseException, limit: int = 120) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe_unknown(data: bytes) -> str:
+    head = data[:64].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "is a web page (HTML), not an image — was it saved from a browser?"
+    if head.startswith((b"<?xml", b"<svg")):
+        return "is an XML/SVG document, not a raster image"
+    if head.startswith(b"%pdf"):
+        return "is a PDF document, not an image"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:256]):
+        return "is a text file, not an image"
+    return "is not a supported image (PNG, JPEG, WebP, TIFF, BMP, GIF or DICOM)"
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, frames: int = 1) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"declares an empty image ({width}x{height})", "unreadable")
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            f"declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over the "
+            f"{max_pixels / 1e6:.0f} MP safety limit",
+            "too_large",
+        )
+
+
+def _png_header(data: bytes) -> tuple[int, int, int, int] | None:
+    """(width, height, bit depth, colour type) from IHDR, read before any decoder runs."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, ctype = struct.unpack(">IIBB", data[16:26])
+    return width, height, depth, ctype
+
+
+def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
+    from PIL import Image, ImageOps
+
+    png = _png_header(data) if fmt == "png" else None
+    if fmt == "png":
+        if png is None:
+            raise ImageDecodeError("damaged PNG file (header missing)", "truncated")
+        _check_pixels(png[0], png[1], max_pixels)
+        if png[2] == 16 and png[3] != 0:
+            return _decode_png16_colour(data, png)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise ImageDecodeError(f"declares too many pixels ({_short(exc, 80)})", "too_large") from None
+        _check_pixels(img.width, img.height, max_pixels)
+        frames = int(getattr(img, "n_frames", 1) or 1)
+        try:
+            img.load()
+        except OSError as exc:
+            msg = str(exc).lower()
+            if "truncat" in msg or "broken" in msg or "incomplete" in msg:
+                raise ImageDecodeError(
+                    f"{fmt.upper()} file is truncated (incomplete download or copy?)", "truncated"
+                ) from None
+            raise
+        if fmt in ("jpeg", "tiff", "webp"):
+            img = ImageOps.exif_transpose(img)
+
+    mode = img.mode
+    bit_depth = {"1": 1, "I": 32, "F": 32}.get(mode, 16 if mode.startswith("I;16") else 8)
+    if png is not None:
+        bit_depth = png[2]
+    photometric = "MONOCHROME2"
+    channels = 1
+    if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
+        arr = np.asarray(img)
+        gray = arr.astype(np.float32)
+    elif mode in ("LA", "La", "PA", "P", "RGBA", "RGBa"):
+        photometric = {"P": "PALETTE", "PA": "PALETTE", "LA": "MONOCHROME2"}.get(mode, "RGB")
+        has_alpha = mode != "P" or "transparency" in img.info
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
+        gray = rgba[..., :3] @ _LUMA
+        channels = 4 if has_alpha else 3
+        if has_alpha:
+            gray *= rgba[..., 3] / 255.0  # transparent means "no data": composite onto black
+    else:
+        photometric = "RGB" if mode in ("RGB", "RGBX", "YCbCr", "CMYK", "LAB", "HSV") else mode
+        rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+            gray = np.ascontiguousarray(rgb[..., 0])
+        else:
+            gray = rgb @ _LUMA
+        channels = 3
+    if mode == "1":
+        nominal = (0.0, 1.0)
+    elif mode == "F":
+        gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
+        nominal = (float(gray.min()), float(gray.max()))
+    else:
+        nominal = (0.0, float(2 ** min(bit_depth, 32) - 1))
+    meta = ImageMeta(
+        width=int(gray.shape[1]),
+        height=int(gray.shape[0]),
+        bit_depth=int(bit_depth),
+        photometric=photometric,
+        source_format=fmt,
+        channels=channels,
+        frames=frames,
+    )
+    return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
+
+
+def _decode_png16_colour(data: bytes, png: tuple[int, int, int, int]) -> DecodedImage:
+    """16-bit colour PNGs: Pillow would drop them to 8 bits, OpenCV keeps all 16."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ImageDecodeError("PNG file is damaged or truncated", "truncated")
+    arr = arr.astype(np.float32)
+    if arr.ndim == 2:
+        gray, channels = arr, 1
+    else:
+        channels = arr.shape[2]
+        bgr = arr[..., :3] if channels >= 3 else np.repeat(arr[..., :1], 3, axis=2)
+        gray = bgr @ _LUMA[::-1].copy()
+        if channels in (2, 4):
+            gray *= arr[..., -1] / 65535.0
+    meta = ImageMeta(
+        width=png[0],
+        height=png[1],
+        bit_depth=16,
+        photometric="RGB",
+        source_format="png",
+        channels=int(channels),
+    )
+    return DecodedImage(np.ascontiguousarray(gray), meta, (0.0, 65535.0))
+
+
+def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
+    import pydicom
+    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    except Exception as exc:
+        raise ImageDecodeError(f"damaged DICOM file ({_short(exc, 80)})", "unreadable") from None
+    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise ImageDecodeError(
+            "DICOM file holds no image (no Pixel Data): it may be a report, "
+            "a structured document or a presentation state",
+            "no_pixels",
+        )
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    _check_pixels(cols, rows, max_pixels)
+    tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    try:
+        ds.pixel_array_options(index=0 if frames > 1 else None)
+        arr = ds.pixel_array
+    except (NotImplementedError, RuntimeError) as exc:
+        ts_name = getattr(tsyntax, "name", str(tsyntax) if tsyntax else "unknown")
+        msg = str(exc).lower()
+        if "transfer syntax" in msg or "plugin" in msg or "decoder" in msg or "no pixel data" in msg:
+            raise ImageDecodeError(
+                f"DICOM compression '{ts_name}' cannot be decoded with the installed decoders",
+                "unsupported_compression",
+            ) from None
+        raise ImageDecodeError(f"DICOM pixel data is damaged ({_short(exc, 80)})", "unreadable") from None
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise ImageDecodeError(f"DICOM pixel data is damaged ({_short(exc, 80)})", "unreadable") from None
+    if arr.ndim == 4 or (arr.ndim == 3 and frames > 1 and arr.shape[0] == frames):
+        arr = arr[0]
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
+    channels = 1
+    if photometric == "PALETTE COLOR":
+        arr = apply_color_lut(arr, ds)
+    if arr.ndim == 3:  # RGB / YBR (pydicom converts YBR to RGB)
+        channels = arr.shape[2]
+        gray = arr[..., :3].astype(np.float32) @ _LUMA
+        nominal = (0.0, float(2**bits - 1))
+    else:
+        gray = apply_modality_lut(arr, ds).astype(np.float32)  # Rescale Slope/Intercept or LUT
+        lo_stored = 0.0
+        if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+            lo_stored = -float(2 ** (bits - 1))
+        hi_stored = lo_stored + float(2**bits - 1)
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+        ends = sorted((lo_stored * slope + intercept, hi_stored * slope + intercept))
+        nominal = (ends[0], ends[1])
+        if any(t in ds for t in ("WindowCenter", "VOILUTSequence")):
+            gray = apply_voi_lut(gray, ds, index=0).astype(np.float32)
+            if "VOILUTSequence" in ds:  # a LUT has its own output range
+                nominal = (float(gray.min()), float(gray.max()))
+        if photometric == "MONOCHROME1":  # low values are white: flip so air is dark
+            gray = (nominal[0] + nominal[1]) - gray
+    gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
+    meta = ImageMeta(
+        width=int(gray.shape[1]),
+        height=int(gray.shape[0]),
+        bit_depth=bits,
+        photometric=photometric,
+        source_format="dicom",
+        channels=channels,
+        frames=frames,
+    )
+    return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
+
+
+# --------------------------------------------------------------------------- windowing & resizing
+
+
+def window_limits(
+    pixels: np.ndarray,
+    low_pct: float = 0.5,
+    high_pct: float = 99.5,
+    nominal_range: tuple[float, float] | None = None,
+) -> tuple[float, float]:
+    """Robust (percentile) window, measured on a strided sample so a 100 MP image costs ~1 MP.
+
+    Percentiles rather than min/max: a 12-bit range inside a 16-bit
+    container, an offset window, or a few saturated marker pixels all map
+    the anatomy onto the full output range.
+    """
+    h, w = pixels.shape[:2]
+    step = max(1, int(np.sqrt(h * w / 1_000_000)))
+    sample = pixels[::step, ::step]
+    lo, hi = (float(v) for v in np.percentile(sample, [low_pct, high_pct]))
+    if hi - lo > 1e-6 * max(1.0, abs(hi), abs(lo)):
+        return lo, hi
+    # Flat image: nothing to stretch. Keep its place in the container's range.
+    if nominal_range is not None and nominal_range[1] > nominal_range[0]:
+        return float(nominal_range[0]), float(nominal_range[1])
+    return lo, lo + 1.0
+
+
+def apply_window(pixels: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Linear map of [lo, hi] onto [0, 1], clipped; float32 out."""
+    scale = np.float32(1.0 / (hi - lo))
+    out = (pixels.astype(np.float32, copy=False) - np.float32(lo)) * scale
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def windowed(decoded: DecodedImage, spec: InputSpec | None = None) -> np.ndarray:
+    """Full-resolution [0, 1] image, windowed as the model sees it (also the display default)."""
+    spec = spec or InputSpec()
+    lo, hi = window_limits(
+        decoded.pixels, spec.window_low_pct, spec.window_high_pct, decoded.nominal_range
+    )
+    return apply_window(decoded.pixels, lo, hi)
+
+
+def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing of rib edges or text); linear when enlarging."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
+    interp = cv2.INTER_AREA if height <= h and width <= w else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def fit_to_input(image01: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Resize a [0, 1] image to the model's size, stretching or letterboxing per the spec."""
+    if spec.resize == "stretch":
+        return resize_area(image01, spec.height, spec.width)
+    h, w = image01.shape[:2]
+    scale = min(spec.height / h, spec.width / w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    inner = resize_area(image01, nh, nw)
+    out = np.zeros((spec.height, spec.width), dtype=np.float32)
+    top, left = (spec.height - nh) // 2, (spec.width - nw) // 2
+    out[top : top + nh, left : left + nw] = inner
+    return out
+
+
+def model_gray(decoded: DecodedImage, spec: InputSpec) -> np.ndarray:
+    """uint8 grey at the model size: what the training cache stores and the app feeds.
+
+    Quantising here (not only in the cache) means training and serving see
+    bit-identical inputs.
+    """
+    small = fit_to_input(windowed(decoded, spec), spec)
+    return np.rint(small * 255.0).astype(np.uint8)
+
+
+def to_model_tensor(gray_u8: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 grey (H, W) or batch (N, H, W) -> float32 (..., H, W, C) in ``spec.value_range``."""
+    lo, hi = spec.value_range
+    x = gray_u8.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+    x = x[..., None]
+    if spec.channels == 3:
+        x = np.repeat(x, 3, axis=-1)
+    return x
+
+
+def load_model_gray(
+    source: str | os.PathLike[str] | bytes,
+    spec: InputSpec,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """File (or bytes) -> uint8 grey at model size. The single entry point for training and app."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        decoded = decode_image(bytes(source), max_pixels=max_pixels)
+    else:
+        decoded = read_image(source, max_pixels=max_pixels)
+    return model_gray(decoded, spec)
+
+
+def load_model_input(
+    source: str | os.PathLike[str] | bytes,
+    spec: InputSpec,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """File (or bytes) -> float32 (H, W, C) model input."""
+    return to_model_tensor(load_model_gray(source, spec, max_pixels=max_pixels), spec)
+
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "DecodedImage",
+    "ImageDecodeError",
+    "ImageMeta",
+    "InputSpec",
+    "apply_window",
+    "decode_image",
+    "fit_to_input",
+    "is_candidate_file",
+    "load_model_gray",
+    "load_model_input",
+    "model_gray",
+    "read_image",
+    "resize_area",
+    "sniff_format",
+    "to_model_tensor",
+    "window_limits",
+    "windowed",
+]
