@@ -5,8 +5,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-export QT_QPA_PLATFORM ?= offscreen
-
 .PHONY: run test lint venv qt-check demo-data clean
 
 $(STAMP): pyproject.toml
@@ -25,7 +23,7 @@ qt-check: $(STAMP)
 	  exit 1; }
 
 run: $(STAMP) qt-check
-	QT_QPA_PLATFORM=$${CXR_QPA:-} $(VENV)/bin/cxr-review --demo
+	$(VENV)/bin/cxr-review --demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
