@@ -34,7 +34,9 @@ INTENDED_USE = (
 class BundleError(ValueError):
     """A bundle that must not be used, with the reason and (when known) the file at fault."""
 
-    def __init__(self, message: str, *, bundle: str | os.PathLike[str] = "", file: str = "") -> None:
+    def __init__(
+        self, message: str, *, bundle: str | os.PathLike[str] = "", file: str = ""
+    ) -> None:
         self.bundle = str(bundle)
         self.file = file
         self.reason = message
@@ -107,10 +109,14 @@ class Manifest:
             raise BundleError("manifest.json is not a JSON object", file=MANIFEST_NAME)
         fmt = d.get("format")
         if fmt != FORMAT:
-            raise BundleError(f"manifest format is {fmt!r}, expected {FORMAT!r}", file=MANIFEST_NAME)
+            raise BundleError(
+                f"manifest format is {fmt!r}, expected {FORMAT!r}", file=MANIFEST_NAME
+            )
         version = d.get("format_version")
         if not isinstance(version, int) or isinstance(version, bool):
-            raise BundleError("manifest format_version is missing or not an integer", file=MANIFEST_NAME)
+            raise BundleError(
+                "manifest format_version is missing or not an integer", file=MANIFEST_NAME
+            )
         if version > FORMAT_VERSION:
             raise BundleError(
                 f"bundle format version {version} was written by a newer cxr-review "
@@ -199,7 +205,9 @@ def _section(cls: type, v: Any, key: str) -> Any:
 
 def _files(v: Any) -> dict[str, str]:
     if not isinstance(v, dict) or not v:
-        raise BundleError("manifest 'files' must list every file with its sha256", file=MANIFEST_NAME)
+        raise BundleError(
+            "manifest 'files' must list every file with its sha256", file=MANIFEST_NAME
+        )
     out: dict[str, str] = {}
     for rel, digest in v.items():
         _check_relpath(rel)
@@ -258,7 +266,9 @@ def write_manifest(bundle_dir: str | os.PathLike[str], manifest: Manifest) -> Ma
     required = [manifest.onnx.file]
     missing = [f for f in required if f not in files]
     if missing:
-        raise BundleError(f"cannot write manifest: '{missing[0]}' is missing", bundle=root, file=missing[0])
+        raise BundleError(
+            f"cannot write manifest: '{missing[0]}' is missing", bundle=root, file=missing[0]
+        )
     stamped = replace(
         manifest,
         files=files,
@@ -291,15 +301,19 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BundleError("has no manifest.json — is this a model bundle folder?", bundle=root,
-                          file=MANIFEST_NAME) from None
+        raise BundleError(
+            "has no manifest.json — is this a model bundle folder?", bundle=root, file=MANIFEST_NAME
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError(f"manifest.json cannot be read ({exc})", bundle=root, file=MANIFEST_NAME) from None
+        raise BundleError(
+            f"manifest.json cannot be read ({exc})", bundle=root, file=MANIFEST_NAME
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BundleError(
-            f"manifest.json is not valid JSON (line {exc.lineno}: {exc.msg})", bundle=root,
+            f"manifest.json is not valid JSON (line {exc.lineno}: {exc.msg})",
+            bundle=root,
             file=MANIFEST_NAME,
         ) from None
     try:
@@ -315,15 +329,21 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
     listed = set(manifest.files)
     for needed in (manifest.onnx.file,):
         if needed not in listed:
-            raise BundleError(f"manifest does not list the model file '{needed}'", bundle=root, file=needed)
+            raise BundleError(
+                f"manifest does not list the model file '{needed}'", bundle=root, file=needed
+            )
     for rel in sorted(listed):
         if rel not in present:
-            raise BundleError(f"file '{rel}' listed in the manifest is missing", bundle=root, file=rel)
+            raise BundleError(
+                f"file '{rel}' listed in the manifest is missing", bundle=root, file=rel
+            )
     unlisted = sorted(present - listed)
     if unlisted:
         rel = unlisted[0]
         raise BundleError(
-            f"file '{rel}' is not listed in the manifest (added after export?)", bundle=root, file=rel
+            f"file '{rel}' is not listed in the manifest (added after export?)",
+            bundle=root,
+            file=rel,
         )
     for rel in sorted(listed):
         if sha256_file(root / rel) != manifest.files[rel]:

@@ -219,17 +219,23 @@ def read_image(
             )
         data = p.read_bytes()
     except FileNotFoundError:
-        raise ImageDecodeError("file no longer exists (moved or deleted?)", "not_found", name) from None
+        raise ImageDecodeError(
+            "file no longer exists (moved or deleted?)", "not_found", name
+        ) from None
     except PermissionError:
         raise ImageDecodeError("permission denied reading the file", "permission", name) from None
     except IsADirectoryError:
         raise ImageDecodeError("is a folder, not an image file", "unreadable", name) from None
     except OSError as exc:
-        raise ImageDecodeError(f"could not read the file ({exc.strerror or exc})", "unreadable", name) from None
+        raise ImageDecodeError(
+            f"could not read the file ({exc.strerror or exc})", "unreadable", name
+        ) from None
     return decode_image(data, name=name, max_pixels=max_pixels)
 
 
-def decode_image(data: bytes, *, name: str = "", max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def decode_image(
+    data: bytes, *, name: str = "", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> DecodedImage:
     """Decode in-memory bytes; every failure becomes :class:`ImageDecodeError`."""
     if len(data) == 0:
         raise ImageDecodeError("file is empty (0 bytes)", "empty", name)
@@ -246,7 +252,9 @@ def decode_image(data: bytes, *, name: str = "", max_pixels: int = DEFAULT_MAX_P
             exc.args = (f"{name}: {exc.reason}" if name else exc.reason,)
         raise
     except MemoryError:
-        raise ImageDecodeError("not enough memory to decode this image", "too_large", name) from None
+        raise ImageDecodeError(
+            "not enough memory to decode this image", "too_large", name
+        ) from None
     except Exception as exc:  # decoders raise a zoo of types; the reviewer needs one message
         raise ImageDecodeError(
             f"damaged or unsupported {fmt.upper()} file ({type(exc).__name__}: {_short(exc)})",
@@ -308,7 +316,9 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
         try:
             img = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
-            raise ImageDecodeError(f"declares too many pixels ({_short(exc, 80)})", "too_large") from None
+            raise ImageDecodeError(
+                f"declares too many pixels ({_short(exc, 80)})", "too_large"
+            ) from None
         _check_pixels(img.width, img.height, max_pixels)
         frames = int(getattr(img, "n_frames", 1) or 1)
         try:
@@ -418,14 +428,23 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     except (NotImplementedError, RuntimeError) as exc:
         ts_name = getattr(tsyntax, "name", str(tsyntax) if tsyntax else "unknown")
         msg = str(exc).lower()
-        if "transfer syntax" in msg or "plugin" in msg or "decoder" in msg or "no pixel data" in msg:
+        if (
+            "transfer syntax" in msg
+            or "plugin" in msg
+            or "decoder" in msg
+            or "no pixel data" in msg
+        ):
             raise ImageDecodeError(
                 f"DICOM compression '{ts_name}' cannot be decoded with the installed decoders",
                 "unsupported_compression",
             ) from None
-        raise ImageDecodeError(f"DICOM pixel data is damaged ({_short(exc, 80)})", "unreadable") from None
+        raise ImageDecodeError(
+            f"DICOM pixel data is damaged ({_short(exc, 80)})", "unreadable"
+        ) from None
     except (ValueError, AttributeError, KeyError, TypeError) as exc:
-        raise ImageDecodeError(f"DICOM pixel data is damaged ({_short(exc, 80)})", "unreadable") from None
+        raise ImageDecodeError(
+            f"DICOM pixel data is damaged ({_short(exc, 80)})", "unreadable"
+        ) from None
     if arr.ndim == 4 or (arr.ndim == 3 and frames > 1 and arr.shape[0] == frames):
         arr = arr[0]
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()

@@ -77,12 +77,12 @@ def test_tampered_file_is_named(tmp_path, victim):
 def test_missing_and_unlisted_files(tmp_path):
     _make_bundle(tmp_path)
     (tmp_path / "savedmodel" / "saved_model.pb").unlink()
-    with pytest.raises(BundleError, match="saved_model.pb' listed in the manifest is missing"):
+    with pytest.raises(BundleError, match=r"saved_model\.pb' listed in the manifest is missing"):
         load_bundle(tmp_path)
     (tmp_path / "savedmodel" / "saved_model.pb").write_bytes(b"pb" * 50)
     load_bundle(tmp_path)
     (tmp_path / "savedmodel" / "evil.py").write_text("import os")
-    with pytest.raises(BundleError, match="evil.py' is not listed"):
+    with pytest.raises(BundleError, match=r"evil\.py' is not listed"):
         load_bundle(tmp_path)
 
 
@@ -141,7 +141,7 @@ def test_not_json_not_a_folder_not_a_bundle(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(BundleError, match="not a folder"):
         load_bundle(tmp_path / "file.txt")
-    with pytest.raises(BundleError, match="no manifest.json"):
+    with pytest.raises(BundleError, match=r"no manifest\.json"):
         read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text("{ not json")
     with pytest.raises(BundleError, match="not valid JSON"):
@@ -152,5 +152,5 @@ def test_not_json_not_a_folder_not_a_bundle(tmp_path):
 
 
 def test_write_requires_model_file(tmp_path):
-    with pytest.raises(BundleError, match="model.onnx"):
+    with pytest.raises(BundleError, match=r"model\.onnx"):
         write_manifest(tmp_path, Manifest(model_name="x"))

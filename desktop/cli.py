@@ -1,0 +1,68 @@
+"""The ``cxr`` console script: one sub-command per job, each defined next to its code.
+
+Expected failures (bad path, bad bundle, bad arguments) print one line and
+exit non-zero; only real bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: name -> (module with add_arguments(parser) and run(args), one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "phantoms": (
+        "training.phantom_dataset",
+        "write a synthetic chest phantom data set with ground-truth masks",
+    ),
+}
+
+
+class CliError(Exception):
+    """An expected failure: shown as one line, exit status 2."""
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from export.bundle import BundleError
+    from export.image_input import ImageDecodeError
+    from training.phantom_dataset import PhantomError
+
+    return (CliError, BundleError, ImageDecodeError, PhantomError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxr",
+        description="cxr-review command line. Research use only: not a medical device.",
+    )
+    from desktop import __version__
+
+    parser.add_argument("--version", action="version", version=f"cxr-review {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"cxr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _expected_errors() as exc:
+        text = str(exc)
+        if isinstance(exc, OSError) and exc.filename:
+            text = f"{exc.strerror or exc}: {exc.filename}"
+        print(f"cxr {args.command}: error: {text}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
