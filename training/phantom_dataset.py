@@ -297,11 +297,19 @@ def run(args) -> int:
     t0 = time.perf_counter()
     last = [0.0]
 
+    tty = sys.stderr.isatty()
+
     def progress(done: int, total: int) -> None:
         now = time.perf_counter()
-        if done == total or now - last[0] > 1.0:
+        if done == total or now - last[0] > (1.0 if tty else 10.0):
             last[0] = now
-            print(f"\rphantoms: {done}/{total}", end="", file=sys.stderr, flush=True)
+            end = "" if tty and done < total else "\n"
+            print(
+                f"\rphantoms: {done}/{total}" if tty else f"phantoms: {done}/{total}",
+                end=end,
+                file=sys.stderr,
+                flush=True,
+            )
 
     summary = write_phantoms(
         args.out,
@@ -321,7 +329,7 @@ def run(args) -> int:
     dt = time.perf_counter() - t0
     counts = ", ".join(f"{k} {v}" for k, v in summary["class_counts"].items())
     print(
-        f"\nphantoms: wrote {args.n} images ({counts}) to {args.out} "
+        f"phantoms: wrote {args.n} images ({counts}) to {args.out} "
         f"in {dt:.1f} s ({args.n / dt:.0f} images/s)",
         file=sys.stderr,
     )

@@ -1,0 +1,98 @@
+"""Entry point of the ``cxr-review`` gui-script.
+
+Standard library only at import time: whatever goes wrong later (a missing
+Qt library, a broken install), this module can still log it and show the
+reviewer a native error dialog instead of exiting silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger("cxr_review")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cxr-review",
+        description="Review chest X-rays with an AI classifier. Research use only.",
+    )
+    p.add_argument("folder", nargs="?", help="folder of images to open")
+    p.add_argument("--bundle", help="model bundle folder")
+    p.add_argument("--demo", action="store_true", help="open the bundled demo images")
+    p.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="render the window once the first image is shown, save it, and exit",
+    )
+    return p
+
+
+def _setup_logging() -> Path | None:
+    from desktop.paths import user_log_dir
+
+    try:
+        folder = user_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "cxr-review.log"
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path
+
+
+def show_fatal_error(message: str, details: str = "") -> None:
+    """Best effort, in order: a Qt message box, a Tk message box, standard error."""
+    print(f"cxr-review: {message}", file=sys.stderr)
+    try:
+        from PySide6.QtWidgets import QApplication, QMessageBox
+
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        box = QMessageBox(QMessageBox.Icon.Critical, "cxr-review could not start", message)
+        if details:
+            box.setDetailedText(details)
+        if app.platformName() != "offscreen":
+            box.exec()
+        return
+    except Exception:  # Qt itself may be what failed
+        pass
+    try:
+        import tkinter
+        from tkinter import messagebox
+
+        root = tkinter.Tk()
+        root.withdraw()
+        messagebox.showerror("cxr-review could not start", message)
+        root.destroy()
+    except Exception:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log_path = _setup_logging()
+    try:
+        from desktop.ui.app import run_app
+
+        return run_app(args)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # start-up must never fail silently
+        details = traceback.format_exc()
+        log.error("start-up failed:\n%s", details)
+        where = f"\n\nDetails were written to {log_path}" if log_path else ""
+        show_fatal_error(f"{type(exc).__name__}: {exc}{where}", details)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
