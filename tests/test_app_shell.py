@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 from imaging_factory import png_bytes
 
-pytest.importorskip("pytestqt")
-
-from desktop.ui.main_window import MainWindow  # noqa: E402
+from desktop.ui.main_window import MainWindow
 
 
 @pytest.fixture
@@ -44,7 +42,9 @@ def test_open_page_and_bad_file(qtbot, folder):
     qtbot.waitUntil(lambda: "Cannot show" in w.message.toPlainText(), timeout=10_000)
     assert "web page" in w.file_list.item(1).toolTip()
     w._step(1)
-    qtbot.waitUntil(lambda: w.image_item.image is not None and w.message.toPlainText() == "", timeout=10_000)
+    qtbot.waitUntil(
+        lambda: w.image_item.image is not None and w.message.toPlainText() == "", timeout=10_000
+    )
     first = w.image_item.image.copy()
     w.toggle_invert()
     np.testing.assert_allclose(w.image_item.image, 1.0 - first, atol=1e-6)

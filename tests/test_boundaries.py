@@ -37,7 +37,10 @@ def _imported_after(modules: list[str]) -> set[str]:
 
 def test_core_imports_neither_qt_nor_tensorflow():
     core = [
-        m for pkg in (export, training, desktop) for m in _modules(pkg) if not m.startswith("desktop.ui")
+        m
+        for pkg in (export, training, desktop)
+        for m in _modules(pkg)
+        if not m.startswith("desktop.ui")
     ]
     assert "export.image_input" in core and "desktop.cli" in core
     loaded = _imported_after(core)
