@@ -54,14 +54,9 @@ def show_fatal_error(message: str, details: str = "") -> None:
     """Best effort, in order: a Qt message box, a Tk message box, standard error."""
     print(f"cxr-review: {message}", file=sys.stderr)
     try:
-        from PySide6.QtWidgets import QApplication, QMessageBox
+        from desktop.ui.error_dialog import show_error_dialog
 
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-        box = QMessageBox(QMessageBox.Icon.Critical, "cxr-review could not start", message)
-        if details:
-            box.setDetailedText(details)
-        if app.platformName() != "offscreen":
-            box.exec()
+        show_error_dialog("cxr-review could not start", message, details)
         return
     except Exception:  # Qt itself may be what failed
         pass

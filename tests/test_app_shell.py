@@ -83,3 +83,20 @@ def test_screenshot_from_the_command_line(tmp_path, folder):
     img = cv2.imread(str(shot))
     assert img is not None and img.shape[0] > 400 and img.shape[1] > 600
     assert img.std() > 10  # a rendered window, not a blank frame
+
+
+def test_start_up_failure_is_logged_and_reported(tmp_path, monkeypatch, capsys):
+    """A crash during start-up gives a message and a log file, never a silent exit."""
+    import desktop.ui.app as app_mod
+    from desktop import launcher
+
+    def boom(args):
+        raise RuntimeError("simulated start-up failure")
+
+    monkeypatch.setattr(app_mod, "run_app", boom)
+    assert launcher.main(["--demo"]) == 1
+    err = capsys.readouterr().err
+    assert "simulated start-up failure" in err and "cxr-review.log" in err
+    from desktop.paths import user_log_dir
+
+    assert "simulated start-up failure" in (user_log_dir() / "cxr-review.log").read_text()

@@ -275,6 +275,7 @@ def test_missing_file_and_folder(tmp_path):
         read_image(tmp_path)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about mangled TIFF tags
 def test_only_one_error_type_escapes_for_mutated_files():
     """Bit flips and cuts in every format give a DecodedImage or an ImageDecodeError, nothing else."""
     seeds = [
