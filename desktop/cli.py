@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "training.phantom_dataset",
         "write a synthetic chest phantom data set with ground-truth masks",
     ),
+    "train": (
+        "training.train_cmd",
+        "fine-tune VGG19 (or the compact CNN), evaluate, export a bundle",
+    ),
 }
 
 
@@ -25,11 +29,17 @@ class CliError(Exception):
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    from export.build import ExportError
     from export.bundle import BundleError
     from export.image_input import ImageDecodeError
+    from training.data_sources import DataError
+    from training.model import TrainError
     from training.phantom_dataset import PhantomError
 
-    return (CliError, BundleError, ImageDecodeError, PhantomError, OSError)
+    return (
+        CliError, BundleError, ImageDecodeError, PhantomError, DataError, TrainError,
+        ExportError, OSError,
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -485,6 +485,41 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
 
 
+def from_array(arr: np.ndarray, *, source_format: str = "array") -> DecodedImage:
+    """An in-memory image (e.g. a row of the notebook's ``trainx.npy``) as a DecodedImage.
+
+    Goes through the same grey conversion and windowing as files do, so the
+    NumPy data source has no separate preprocessing.
+    """
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim == 3 and a.shape[-1] in (3, 4):
+        gray = a[..., :3].astype(np.float32) @ _LUMA
+        channels, photometric = a.shape[-1], "RGB"
+    elif a.ndim == 2:
+        gray, channels, photometric = a.astype(np.float32), 1, "MONOCHROME2"
+    else:
+        raise ImageDecodeError(f"array of shape {a.shape} is not an image", "unreadable")
+    if a.dtype == np.uint8:
+        nominal, bits = (0.0, 255.0), 8
+    elif a.dtype == np.uint16:
+        nominal, bits = (0.0, 65535.0), 16
+    else:
+        gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
+        hi = float(gray.max()) if gray.size else 1.0
+        nominal, bits = ((0.0, 1.0) if float(gray.min()) >= 0.0 and hi <= 1.0 else (0.0, hi)), 32
+    meta = ImageMeta(
+        width=int(gray.shape[1]),
+        height=int(gray.shape[0]),
+        bit_depth=bits,
+        photometric=photometric,
+        source_format=source_format,
+        channels=int(channels),
+    )
+    return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
+
+
 # --------------------------------------------------------------------------- windowing & resizing
 
 
@@ -608,6 +643,7 @@ __all__ = [
     "apply_window",
     "decode_image",
     "fit_to_input",
+    "from_array",
     "is_candidate_file",
     "load_model_gray",
     "load_model_input",

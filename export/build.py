@@ -1,0 +1,193 @@
+"""Write a bundle from a trained Keras model: SavedModel (+ ``cam``), ONNX, manifest.
+
+TensorFlow and tf2onnx are imported inside the functions: ``export`` stays
+cheap to import for the app. The export is *checked*, not assumed: the
+SavedModel is loaded back and compared with ONNX Runtime on real images,
+and a disagreement above ``PARITY_TOL`` aborts the export.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.bundle import Manifest, OnnxInfo, SavedModelInfo, write_manifest
+
+PARITY_TOL = 1e-4
+OPSET = 17
+
+
+class ExportError(RuntimeError):
+    """The bundle could not be written or failed its own checks."""
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for dist in (
+        "tensorflow",
+        "keras",
+        "tf2onnx",
+        "onnx",
+        "onnxruntime-gpu",
+        "numpy",
+        "cxr-review",
+    ):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def _serving_module(model, cam_layer: str):
+    """A tf.Module with the two signatures DESIGN.md promises."""
+    import keras
+    import tensorflow as tf
+
+    h, w, c = model.inputs[0].shape[1:]
+    cam_model = keras.Model(model.inputs, [model.get_layer(cam_layer).output, model.outputs[0]])
+    image_spec = tf.TensorSpec([None, h, w, c], tf.float32, name="image")
+
+    class Exported(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.cam_model = cam_model
+
+        @tf.function(input_signature=[image_spec])
+        def serve(self, image):
+            logits, probs = self.model(image, training=False)
+            return {"logits": logits, "probabilities": probs}
+
+        # XLA: activations + gradients + probabilities in one compiled call.
+        @tf.function(
+            input_signature=[image_spec, tf.TensorSpec([None], tf.int32, name="class_index")],
+            jit_compile=True,
+        )
+        def cam(self, image, class_index):
+            with tf.GradientTape() as tape:
+                acts, logits = self.cam_model(image, training=False)
+                tape.watch(acts)
+                score = tf.gather(logits, class_index, batch_dims=1)
+            grads = tape.gradient(score, acts)
+            return {
+                "activations": acts,
+                "gradients": grads,
+                "probabilities": tf.nn.softmax(logits),
+            }
+
+    return Exported()
+
+
+def export_savedmodel(model, path: Path, cam_layer: str) -> None:
+    import tensorflow as tf
+
+    module = _serving_module(model, cam_layer)
+    tf.saved_model.save(
+        module, str(path), signatures={"serving_default": module.serve, "cam": module.cam}
+    )
+
+
+def export_onnx(model, path: Path, opset: int = OPSET) -> dict[str, Any]:
+    import tensorflow as tf
+    import tf2onnx
+
+    h, w, c = model.inputs[0].shape[1:]
+    spec = (tf.TensorSpec((None, h, w, c), tf.float32, name="image"),)
+    proto, _ = tf2onnx.convert.from_keras(
+        model, input_signature=spec, opset=opset, output_path=str(path)
+    )
+    outputs = [o.name for o in proto.graph.output]
+    inputs = [i.name for i in proto.graph.input]
+    if inputs != ["image"] or outputs != ["logits", "probabilities"]:
+        raise ExportError(f"unexpected ONNX signature: inputs {inputs}, outputs {outputs}")
+    return {"input": inputs[0], "outputs": outputs}
+
+
+def check_parity(bundle: Path, images: np.ndarray, onnx_file: str = "model.onnx") -> dict[str, Any]:
+    """Max |p_ONNX - p_TF| on real images, using the files as written (not the live model)."""
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    sm = tf.saved_model.load(str(bundle / "savedmodel"))
+    serve = sm.signatures["serving_default"]
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(bundle / onnx_file), opts, providers=["CPUExecutionProvider"])
+    worst_p = worst_l = 0.0
+    for i in range(0, len(images), 16):
+        batch = np.ascontiguousarray(images[i : i + 16], dtype=np.float32)
+        tf_out = serve(image=tf.constant(batch))
+        logits_o, probs_o = sess.run(["logits", "probabilities"], {"image": batch})
+        worst_p = max(worst_p, float(np.abs(probs_o - tf_out["probabilities"].numpy()).max()))
+        worst_l = max(worst_l, float(np.abs(logits_o - tf_out["logits"].numpy()).max()))
+    cam = sm.signatures["cam"](
+        image=tf.constant(images[:1].astype(np.float32)), class_index=tf.constant([0], tf.int32)
+    )
+    acts, grads = cam["activations"].numpy(), cam["gradients"].numpy()
+    if acts.shape != grads.shape or acts.ndim != 4:
+        raise ExportError(
+            f"cam signature returned activations {acts.shape}, gradients {grads.shape}"
+        )
+    return {
+        "max_abs_prob_diff": worst_p,
+        "max_abs_logit_diff": worst_l,
+        "n_images": len(images),
+        "tolerance": PARITY_TOL,
+        "runtime": f"onnxruntime {ort.__version__} CPU vs TF SavedModel serving_default",
+        "cam_activation_shape": list(acts.shape[1:]),
+    }
+
+
+def write_bundle(
+    model,
+    out: str | os.PathLike[str],
+    manifest: Manifest,
+    *,
+    parity_images: np.ndarray,
+    force: bool = False,
+) -> Manifest:
+    """Export everything into a temporary folder, check it, then move it into place.
+
+    A failed export never leaves a half-written bundle where a good one was.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ExportError(f"{out} is not empty; choose another folder or use --force")
+    if len(parity_images) == 0:
+        raise ExportError("no images for the ONNX/TF parity check")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+    try:
+        cam_layer = manifest.savedmodel.cam_layer
+        export_savedmodel(model, tmp / "savedmodel", cam_layer)
+        export_onnx(model, tmp / "model.onnx")
+        parity = check_parity(tmp, parity_images)
+        if not parity["max_abs_prob_diff"] <= PARITY_TOL:
+            raise ExportError(
+                f"ONNX and TF disagree: max |Δp| = {parity['max_abs_prob_diff']:.2e} "
+                f"> {PARITY_TOL:.0e} on {parity['n_images']} images; bundle not written"
+            )
+        manifest = replace(
+            manifest,
+            onnx=replace(manifest.onnx or OnnxInfo(), opset=OPSET),
+            savedmodel=replace(manifest.savedmodel or SavedModelInfo(), cam_layer=cam_layer),
+            parity=parity,
+            versions={**library_versions(), **manifest.versions},
+        )
+        written = write_manifest(tmp, manifest)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        return written
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,105 @@
+"""Stratified train/val/test split that never puts one patient in two splits.
+
+A patient's images are correlated (same body, same scanner, same markers);
+letting them straddle splits inflates test accuracy. Patients are the unit
+of assignment; classes are balanced across splits by a greedy deficit rule.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter, defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from training.data_sources import SPLITS, DataError, Sample
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(v) for v in text.split("/"))
+    except ValueError:
+        raise DataError(f"--split must look like 80/10/10, not {text!r}") from None
+    if len(parts) != 3 or any(v < 0 for v in parts) or parts[0] <= 0 or sum(parts) <= 0:
+        raise DataError(f"--split needs train/val/test shares with train > 0, not {text!r}")
+    total = sum(parts)
+    return tuple(v / total for v in parts)  # type: ignore[return-value]
+
+
+def assign_splits(
+    samples: list[Sample], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> list[Sample]:
+    """Return the samples with ``split`` filled in; given splits (CSV column) are kept."""
+    if samples and all(s.split for s in samples):
+        _check_given(samples)
+        return list(samples)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        groups[s.patient_id or f"\0{i}"].append(i)  # no id: each image is its own patient
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for gid, idx in groups.items():
+        label = Counter(samples[i].label for i in idx).most_common(1)[0][0]
+        by_class[label].append(gid)
+
+    rng = np.random.default_rng(seed)
+    split_of: dict[str, str] = {}
+    for label in sorted(by_class):
+        gids = sorted(by_class[label])
+        rng.shuffle(gids)
+        total = sum(len(groups[g]) for g in gids)
+        target = np.array(fractions) * total
+        have = np.zeros(3)
+        for g in gids:
+            k = int(np.argmax(target - have))  # the split furthest below its share
+            split_of[g] = SPLITS[k]
+            have[k] += len(groups[g])
+    out = list(samples)
+    for gid, idx in groups.items():
+        for i in idx:
+            out[i] = replace(out[i], split=split_of[gid])
+    _ensure_non_empty(out, groups, split_of, fractions)
+    return out
+
+
+def _ensure_non_empty(out, groups, split_of, fractions) -> None:
+    """Tiny data sets: give val/test at least one patient each when they asked for a share."""
+    for k, name in enumerate(SPLITS[1:], start=1):
+        if fractions[k] <= 0 or any(s.split == name for s in out):
+            continue
+        train_groups = [g for g, sp in split_of.items() if sp == "train"]
+        if len(train_groups) <= 1:
+            continue
+        g = train_groups[-1]
+        split_of[g] = name
+        for i in groups[g]:
+            out[i] = replace(out[i], split=name)
+
+
+def _check_given(samples: list[Sample]) -> None:
+    present = {s.split for s in samples}
+    if "train" not in present:
+        raise DataError("the split column gives no 'train' images")
+    seen: dict[str, str] = {}
+    for s in samples:
+        if s.patient_id:
+            prev = seen.setdefault(s.patient_id, s.split)
+            if prev != s.split:
+                raise DataError(
+                    f"patient {s.patient_id!r} appears in both {prev!r} and {s.split!r} splits"
+                )
+
+
+def save_splits(samples: list[Sample], path: str | os.PathLike[str]) -> None:
+    with open(Path(path), "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "patient_id", "split"])
+        for s in samples:
+            w.writerow([s.source, s.label, s.patient_id, s.split])
+
+
+def split_sizes(samples: list[Sample]) -> dict[str, int]:
+    c = Counter(s.split for s in samples)
+    return {name: c.get(name, 0) for name in SPLITS}
