@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "training.train_cmd",
         "fine-tune VGG19 (or the compact CNN), evaluate, export a bundle",
     ),
+    "evaluate": ("training.evaluate_cmd", "metrics of a bundle on any data set"),
+    "export": ("training.export_cmd", "(re)export a bundle from a training run, optionally int8"),
 }
 
 

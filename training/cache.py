@@ -63,7 +63,7 @@ def _decode_one(source: str, spec: InputSpec, npy: str | None) -> np.ndarray:
     return load_model_gray(source, spec)
 
 
-def _decode_chunk(args: tuple[list[str], dict[str, Any], str | None]) -> list[tuple[Any, str]]:
+def decode_chunk(args: tuple[list[str], dict[str, Any], str | None]) -> list[tuple[Any, str]]:
     sources, spec_d, npy = args
     spec = InputSpec.from_dict(spec_d)
     out: list[tuple[Any, str]] = []
@@ -129,11 +129,11 @@ def build_cache(
     tmp = data_path.with_suffix(".partial")
     with open(tmp, "wb") as fh:
         if workers == 1 or len(jobs) == 1:
-            results = map(_decode_chunk, jobs)
+            results = map(decode_chunk, jobs)
             done = _drain(results, samples, fh, kept, skipped, progress)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                done = _drain(pool.map(_decode_chunk, jobs), samples, fh, kept, skipped, progress)
+                done = _drain(pool.map(decode_chunk, jobs), samples, fh, kept, skipped, progress)
     assert done == len(samples)
     os.replace(tmp, data_path)
     with open(folder / "index.csv", "w", newline="", encoding="utf-8") as fh:
@@ -164,6 +164,14 @@ def _drain(results, samples, fh, kept, skipped, progress) -> int:
         if progress:
             progress(done, len(samples))
     return done
+
+
+def open_cache(folder: str | os.PathLike[str], class_names: tuple[str, ...]) -> Cache:
+    """Re-open a cache written earlier by :func:`build_cache` (``cxr export`` uses it)."""
+    folder = Path(folder)
+    meta = json.loads((folder / "cache.json").read_text())
+    data_path = folder / f"images_{meta['size']}.u8"
+    return _load_cache(folder, meta, data_path, {c: i for i, c in enumerate(class_names)})
 
 
 def _load_cache(folder: Path, meta: dict, data_path: Path, class_index: dict[str, int]) -> Cache:

@@ -1,0 +1,116 @@
+"""ONNX Runtime over a verified bundle: pick a provider that *works*, then classify.
+
+onnxruntime-gpu lists CUDA as available even on machines without a GPU or
+CUDA libraries, and then logs a screen of errors while falling back. We
+probe CUDA once with logging silenced and check which provider the session
+really got, so the status bar can say the truth and the terminal stays clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from export.bundle import BundleError, Manifest, bundle_root, load_bundle
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def _session_options(severity: int = 3):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = severity
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
+def make_session(model_path: str | os.PathLike[str], prefer: str = "auto"):
+    """(session, "CUDA" or "CPU"). ``prefer``: auto, cuda or cpu."""
+    import onnxruntime as ort
+
+    path = str(model_path)
+    if prefer not in ("auto", "cuda", "cpu"):
+        raise ValueError(f"provider must be auto, cuda or cpu, not {prefer!r}")
+    if prefer != "cpu" and CUDA in ort.get_available_providers():
+        ort.set_default_logger_severity(4)  # the failed-CUDA fallback logs at error level
+        try:
+            if hasattr(ort, "preload_dlls"):
+                with contextlib.suppress(Exception):
+                    ort.preload_dlls()
+            sess = ort.InferenceSession(
+                path, _session_options(4), providers=[(CUDA, {"prefer_nhwc": "1"}), CPU]
+            )
+            if sess.get_providers()[0] == CUDA:
+                return sess, "CUDA"
+        except Exception:
+            pass
+        finally:
+            ort.set_default_logger_severity(3)
+    sess = ort.InferenceSession(path, _session_options(), providers=[CPU])
+    return sess, "CPU"
+
+
+class OnnxClassifier:
+    """Logits and calibrated probabilities from a bundle's ONNX model."""
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike[str],
+        manifest: Manifest | None = None,
+        *,
+        prefer: str = "auto",
+        onnx_file: str | None = None,
+    ) -> None:
+        root = bundle_root(bundle)
+        self.manifest = manifest or load_bundle(root)
+        self.path = root / (onnx_file or self.manifest.onnx.file)
+        try:
+            self.session, self.provider = make_session(self.path, prefer)
+        except Exception as exc:
+            raise BundleError(f"ONNX model cannot be loaded ({exc})", bundle=root,
+                              file=self.manifest.onnx.file) from None  # fmt: skip
+        self._check_against_manifest(root)
+
+    def _check_against_manifest(self, root: Path) -> None:
+        m = self.manifest
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if m.onnx.input_name not in inputs:
+            raise BundleError(f"ONNX model has no input '{m.onnx.input_name}'", bundle=root)
+        shape = list(inputs[m.onnx.input_name].shape)[1:]
+        want = [m.input.height, m.input.width, m.input.channels]
+        if shape != want:
+            raise BundleError(
+                f"ONNX input is {shape} but the manifest says {want} (H, W, C)", bundle=root
+            )
+        for name in (m.onnx.logits_name, m.onnx.probabilities_name):
+            if name not in outputs:
+                raise BundleError(f"ONNX model has no output '{name}'", bundle=root)
+            n_out = outputs[name].shape[-1]
+            if n_out != len(m.class_names):
+                raise BundleError(
+                    f"ONNX output '{name}' has {n_out} classes but the manifest lists "
+                    f"{len(m.class_names)} ({', '.join(m.class_names)})",
+                    bundle=root,
+                )
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        (out,) = self.session.run(
+            [self.manifest.onnx.logits_name], {self.manifest.onnx.input_name: x}
+        )
+        return np.asarray(out)
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Temperature-scaled softmax: the calibrated probabilities the reviewer sees."""
+        z = self.logits(batch).astype(np.float64) / self.manifest.calibration_temperature
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
