@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv qt-check demo-data clean
+.PHONY: run test lint venv qt-check demo-data demo-bundle clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,23 @@ lint: $(STAMP)
 test: $(STAMP) qt-check lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
-# Regenerate the small demo images committed under resources/demo/images.
+# Regenerate the demo images committed under resources/demo/images (24 phantoms, 8- and 16-bit).
 demo-data: $(STAMP)
-	$(VENV)/bin/cxr phantoms resources/demo/images --n 12 --size 512 --bit-depth 16 \
-	  --seed 2026 --flat --no-masks --force
+	rm -rf resources/demo/images
+	$(VENV)/bin/cxr phantoms resources/demo/images/16-bit --n 12 --size 512 --bit-depth 16 \
+	  --seed 2026 --flat --no-masks
+	$(VENV)/bin/cxr phantoms resources/demo/images/8-bit --n 12 --size 512 --bit-depth 8 \
+	  --seed 2027 --flat --no-masks
+
+# Retrain the demo bundle (compact CNN on 1,500 phantoms; about 10 minutes on 2 cores).
+demo-bundle: $(STAMP)
+	rm -rf build/demo-phantoms build/demo-run
+	$(VENV)/bin/cxr phantoms build/demo-phantoms --n 1500 --size 256 --bit-depth 16 --seed 7
+	$(VENV)/bin/cxr train build/demo-phantoms --out build/demo-run --backbone compact \
+	  --weights none --image-size 128 --epochs 25 --batch-size 32 --lr 1e-3 --seed 7 \
+	  --demo --model-name "cxr-review demo (compact CNN, synthetic phantoms)"
+	rm -rf resources/demo/bundle
+	cp -r build/demo-run/bundle resources/demo/bundle
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .import_linter_cache

@@ -87,12 +87,16 @@ def _vgg19_base(keras, x, spec: ModelSpec):
 
 
 def _compact_base(keras, x):
-    """A small CNN for the demo and fast tests: four conv blocks, ~0.3 M parameters."""
+    """A small CNN for the demo and fast tests: three batch-normalised blocks and a CAM conv."""
     L = keras.layers
-    x = L.Rescaling(1.0 / 255.0, name="scale")(x)
+    x = L.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(x)
     for i, width in enumerate((16, 32, 64)):
-        x = L.Conv2D(width, 3, padding="same", activation="relu", name=f"c{i}_conv1")(x)
-        x = L.Conv2D(width, 3, padding="same", activation="relu", name=f"c{i}_conv2")(x)
+        for j in (1, 2):
+            x = L.Conv2D(width, 3, padding="same", use_bias=False, name=f"c{i}_conv{j}")(x)
+            # momentum 0.9: small data sets give few steps; 0.99 leaves the moving
+            # statistics at their initial values and inference collapses to one class
+            x = L.BatchNormalization(momentum=0.9, name=f"c{i}_bn{j}")(x)
+            x = L.Activation("relu", name=f"c{i}_relu{j}")(x)
         x = L.MaxPooling2D(2, name=f"c{i}_pool")(x)
     x = L.Conv2D(96, 3, padding="same", activation="relu", name=COMPACT_CAM_LAYER)(x)
     return x
