@@ -69,21 +69,43 @@ def _vgg_preprocess(keras, x):
 
 
 def _vgg19_base(keras, x, spec: ModelSpec):
-    weights = None if spec.weights == "none" else spec.weights
-    if weights not in (None, "imagenet"):
-        path = Path(weights)
-        if not path.is_file():
-            raise TrainError(f"--weights file {path} does not exist")
-        weights = str(path)
+    """VGG19 convolutional layers applied to ``x``, weights from ImageNet, a file, or none.
+
+    The layers are created on our preprocessed tensor (one flat graph, so
+    ``block5_conv4`` is directly reachable for Grad-CAM). Weights are loaded
+    into a standalone VGG19 first, exactly as Keras saved them, then copied
+    across layer by layer by name.
+    """
+    if spec.weights not in ("imagenet", "none") and not Path(spec.weights).is_file():
+        raise TrainError(f"--weights file {spec.weights} does not exist")
+    base = keras.applications.VGG19(include_top=False, weights=None, input_tensor=x)
+    if spec.weights == "none":
+        return base.output
+    size = spec.image_size
     try:
-        base = keras.applications.VGG19(include_top=False, weights=weights, input_tensor=x)
-    except TrainError:
-        raise
+        source = keras.applications.VGG19(
+            include_top=False,
+            weights="imagenet" if spec.weights == "imagenet" else None,
+            input_shape=(size, size, 3),
+        )
     except Exception as exc:  # URLError, HTTPError, OSError, ValueError from get_file/h5py
         if spec.weights == "imagenet":
             raise TrainError(WEIGHTS_HINT.format(why=type(exc).__name__)) from None
-        raise TrainError(f"cannot load VGG19 weights from {spec.weights}: {exc}") from None
-    return base
+        raise
+    if spec.weights != "imagenet":
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a partial load must fail, not warn
+                source.load_weights(spec.weights)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrainError(f"cannot load VGG19 weights from {spec.weights}: {first}") from None
+    for layer in source.layers:
+        if layer.weights:
+            base.get_layer(layer.name).set_weights(layer.get_weights())
+    return base.output
 
 
 def _compact_base(keras, x):
@@ -114,7 +136,7 @@ def build_model(spec: ModelSpec):
     L = keras.layers
     inp = keras.Input((spec.image_size, spec.image_size, 3), name="image", dtype="float32")
     if spec.backbone == "vgg19":
-        feat = _vgg19_base(keras, _vgg_preprocess(keras, inp), spec).output
+        feat = _vgg19_base(keras, _vgg_preprocess(keras, inp), spec)
     else:
         feat = _compact_base(keras, inp)
     x = L.GlobalAveragePooling2D(name="gap")(feat)

@@ -209,6 +209,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             initial_epoch=epochs_run,
             class_weight=weights,
             callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles
             verbose=2,
         )
         epochs_run += len(hist.history.get("loss", []))

@@ -1,0 +1,172 @@
+"""TensorFlow paths: VGG19 weights, offline message, training end to end, export parity.
+
+Small on purpose: 32² inputs, a few dozen phantoms, one VGG19 export.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from export.bundle import BundleError, Manifest, load_bundle, write_manifest
+from export.image_input import InputSpec
+from training.model import ModelSpec, TrainError, build_model
+
+keras = pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def vgg_files(tmp_path_factory):
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    d = tmp_path_factory.mktemp("weights")
+    ref = keras.applications.VGG19(include_top=False, weights=None, input_shape=(32, 32, 3))
+    ref.save_weights(str(d / "vgg19_notop.weights.h5"))
+    with h5py.File(d / "vgg19_notop.h5", "w") as fh:  # the layout of Keras' own ImageNet file
+        legacy_h5_format.save_weights_to_hdf5_group(fh, ref)
+    return ref, d
+
+
+@pytest.mark.parametrize("name", ["vgg19_notop.weights.h5", "vgg19_notop.h5"])
+def test_vgg19_from_a_local_weights_file(vgg_files, name):
+    ref, folder = vgg_files
+    model = build_model(ModelSpec("vgg19", 32, 3, str(folder / name)))
+    for layer in ("block1_conv1", "block5_conv4"):
+        assert np.array_equal(
+            model.get_layer(layer).get_weights()[0], ref.get_layer(layer).get_weights()[0]
+        )
+    assert model.get_layer("block5_conv4").output.shape[1:] == (2, 2, 512)
+    assert len(model.outputs) == 2
+    assert model.outputs[0] is model.get_layer("logits").output
+    assert model.outputs[1] is model.get_layer("probabilities").output
+
+
+def test_bad_weights_file_and_offline_imagenet(tmp_path, monkeypatch):
+    with pytest.raises(TrainError, match="does not exist"):
+        build_model(ModelSpec("vgg19", 32, 3, str(tmp_path / "missing.h5")))
+    (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(TrainError, match="cannot load VGG19 weights"):
+        build_model(ModelSpec("vgg19", 32, 3, str(tmp_path / "junk.weights.h5")))
+    import urllib.error
+
+    import keras.src.utils.file_utils as file_utils
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(TrainError) as e:
+        build_model(ModelSpec("vgg19", 32, 3, "imagenet"))
+    assert "--weights PATH" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_vgg_preprocessing_is_in_the_graph():
+    """The graph takes [0, 255] RGB: BGR flip and ImageNet mean subtraction happen inside."""
+    model = build_model(ModelSpec("vgg19", 32, 3, "none"))
+    pre = keras.Model(model.inputs, model.get_layer("vgg_preprocess").output)
+    x = np.zeros((1, 32, 32, 3), np.float32)
+    x[..., 0], x[..., 1], x[..., 2] = 10.0, 20.0, 30.0  # R, G, B
+    y = np.asarray(pre(x))[0, 0, 0]
+    np.testing.assert_allclose(y, [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-5)
+
+
+def test_vgg19_export_parity_and_cam_signature(tmp_path):
+    from export.build import write_bundle
+
+    model = build_model(ModelSpec("vgg19", 32, 3, "none"))
+    manifest = Manifest(model_name="vgg19-test", input=InputSpec(height=32, width=32))
+    images = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
+    written = write_bundle(model, tmp_path / "b", manifest, parity_images=images)
+    assert written.parity["max_abs_prob_diff"] <= 1e-4
+    assert written.parity["cam_activation_shape"] == [2, 2, 512]
+    assert written.savedmodel.cam_layer == "block5_conv4"
+    assert load_bundle(tmp_path / "b").files == written.files
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from training.phantom_dataset import write_phantoms
+    from training.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("e2e")
+    write_phantoms(root / "data", 30, size=64, bit_depth=16, seed=3, workers=1)
+    cfg = TrainConfig(
+        data=str(root / "data"), out=str(root / "run"), backbone="compact", weights="none",
+        image_size=32, epochs=2, batch_size=8, distribute="mirrored", workers=1,
+    )  # fmt: skip
+    summary = train(cfg)
+    return root, summary
+
+
+def test_training_run_writes_everything(trained_run):
+    root, summary = trained_run
+    run = root / "run"
+    for name in ("metrics.json", "report.md", "curves.png", "roc.png", "reliability.png",
+                 "split.csv", "training_log.csv", "config.json"):  # fmt: skip
+        assert (run / name).is_file(), name
+    m = load_bundle(run / "bundle")
+    assert m.parity["max_abs_prob_diff"] <= 1e-4 and m.parity["n_images"] >= 1
+    assert m.training.backbone == "compact" and m.training.split_sizes["test"] >= 1
+    assert m.savedmodel.cam_layer == "cam_conv" and m.calibration_temperature > 0
+    assert "tensorflow" in m.versions and "Research use only" in m.intended_use
+    metrics = json.loads((run / "metrics.json").read_text())
+    t = metrics["test"]
+    assert set(t["per_class"]) == {"COVID-19", "Normal", "Pneumonia"}
+    assert {"ece_before", "ece_after", "temperature"} <= set(t["calibration"])
+    assert "roc_auc" in t["macro"]
+    assert "Test split" in (run / "report.md").read_text()
+
+
+def test_evaluate_and_reexport_int8_and_tamper(trained_run, tmp_path):
+    from training.evaluate_cmd import evaluate_bundle
+    from training.export_cmd import export_run
+
+    root, _ = trained_run
+    ev = evaluate_bundle(str(root / "run" / "bundle"), str(root / "data"), workers=1)
+    assert ev["n"] == 30 and ev["provider"] == "CPU" and not ev["skipped"]
+    m = export_run(str(root / "run"), str(tmp_path / "b2"), quantize="int8")
+    assert "int8" in m.extra and (tmp_path / "b2" / "model.int8.onnx").is_file()
+    assert "model.int8.onnx" in m.files
+    victim = tmp_path / "b2" / "model.onnx"
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"model\.onnx"):
+        load_bundle(tmp_path / "b2")
+
+
+def test_onnx_is_cross_checked_against_the_manifest(trained_run, tmp_path):
+    import shutil
+
+    from export.onnx_runtime import OnnxClassifier
+
+    root, _ = trained_run
+    b = tmp_path / "b"
+    shutil.copytree(root / "run" / "bundle", b)
+    m = load_bundle(b)
+    write_manifest(b, replace(m, class_names=("A", "B", "C", "D")))
+    with pytest.raises(BundleError, match="3 classes but the manifest lists 4"):
+        OnnxClassifier(b)
+    write_manifest(b, replace(m, input=replace(m.input, height=64, width=64)))
+    with pytest.raises(BundleError, match="ONNX input"):
+        OnnxClassifier(b)
+
+
+def test_cli_train_bad_weights_is_one_line(tmp_path):
+    from training.phantom_dataset import write_phantoms
+
+    write_phantoms(tmp_path / "d", 6, size=48, bit_depth=8, workers=1)
+    r = subprocess.run(
+        [sys.executable, "-m", "desktop.cli", "train", str(tmp_path / "d"), "--out",
+         str(tmp_path / "run"), "--weights", str(tmp_path / "nope.h5"), "--image-size", "32"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("cxr train: error: --weights file")
