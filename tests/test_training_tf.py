@@ -121,6 +121,7 @@ def test_training_run_writes_everything(trained_run):
     assert {"ece_before", "ece_after", "temperature"} <= set(t["calibration"])
     assert "roc_auc" in t["macro"]
     assert "Test split" in (run / "report.md").read_text()
+    assert summary["epochs_run"] >= 1 and summary["test"]["n"] == m.training.split_sizes["test"]
 
 
 def test_evaluate_and_reexport_int8_and_tamper(trained_run, tmp_path):
