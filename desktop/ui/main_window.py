@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         except BundleError as exc:
             self.model_label.setText(f"Model bundle refused: {exc.reason}")
             return
-        demo = " (DEMO model, trained on synthetic phantoms)" if "demo" in str(path) else ""
+        demo = " — DEMO model trained on synthetic phantoms" if manifest.extra.get("demo") else ""
         self.model_label.setText(f"Model: {manifest.model_name}{demo}")
 
     def open_folder(self, folder: Path) -> None:
