@@ -1,0 +1,224 @@
+"""Review decisions in SQLite: every change committed at once, with a history.
+
+WAL journal + ``synchronous=FULL``: once a write returns, a killed app or a
+power cut does not lose it. Two app instances on one folder serialise their
+writes through SQLite's lock (busy timeout), the last write wins and the
+history keeps both. A read-only image folder falls back to the user data
+folder, and :attr:`ReviewStore.fallback_reason` says so.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from desktop.folder_scan import STATE_DIR
+from desktop.paths import user_data_dir
+
+SCHEMA_VERSION = 1
+DECISIONS = ("agree", "override", "uncertain")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reviews (
+    rel_path TEXT PRIMARY KEY,
+    decision TEXT,
+    reviewer_class TEXT,
+    ai_class TEXT,
+    ai_probability REAL,
+    note TEXT NOT NULL DEFAULT '',
+    reviewer TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rel_path TEXT NOT NULL,
+    field TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT,
+    reviewer TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_path ON history(rel_path);
+"""
+
+
+@dataclass(frozen=True)
+class Review:
+    rel_path: str
+    decision: str | None
+    reviewer_class: str | None
+    ai_class: str | None
+    ai_probability: float | None
+    note: str
+    reviewer: str
+    updated_at: str
+
+
+def default_reviewer() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "reviewer"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _writable(folder: Path) -> bool:
+    state = folder / STATE_DIR
+    try:
+        state.mkdir(exist_ok=True)
+        probe = state / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def store_path_for(folder: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """Where the folder's reviews live, and why not in the folder itself (or None)."""
+    folder = Path(folder).resolve()
+    if _writable(folder):
+        return folder / STATE_DIR / "review.sqlite", None
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    path = user_data_dir() / "reviews" / f"{folder.name}-{key}" / "review.sqlite"
+    return path, f"{folder} is read-only: reviews are kept in {path.parent}"
+
+
+class ReviewStore:
+    """One folder's reviews. Methods are safe to call from one thread at a time."""
+
+    def __init__(self, path: str | os.PathLike[str], fallback_reason: str | None = None) -> None:
+        self.path = Path(path)
+        self.fallback_reason = fallback_reason
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+
+    @classmethod
+    def for_folder(cls, folder: str | os.PathLike[str]) -> ReviewStore:
+        path, reason = store_path_for(folder)
+        return cls(path, reason)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, rel_path: str) -> Review | None:
+        row = self._db.execute(
+            "SELECT rel_path, decision, reviewer_class, ai_class, ai_probability, note, reviewer, "
+            "updated_at FROM reviews WHERE rel_path = ?",
+            (rel_path,),
+        ).fetchone()
+        return Review(*row) if row else None
+
+    def all(self) -> dict[str, Review]:
+        rows = self._db.execute(
+            "SELECT rel_path, decision, reviewer_class, ai_class, ai_probability, note, reviewer, "
+            "updated_at FROM reviews"
+        ).fetchall()
+        return {r[0]: Review(*r) for r in rows}
+
+    def history(self, rel_path: str) -> list[tuple[str, str | None, str | None, str, str]]:
+        """(field, old, new, reviewer, time), oldest first."""
+        return self._db.execute(
+            "SELECT field, old_value, new_value, reviewer, at FROM history WHERE rel_path = ? "
+            "ORDER BY id",
+            (rel_path,),
+        ).fetchall()
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # ------------------------------------------------------------------ writes
+
+    def set_decision(
+        self,
+        rel_path: str,
+        decision: str | None,
+        *,
+        reviewer: str,
+        reviewer_class: str | None = None,
+        ai_class: str | None = None,
+        ai_probability: float | None = None,
+    ) -> Review:
+        """Agree, override (with the reviewer's class), mark uncertain, or clear (None)."""
+        if decision is not None and decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS} or None")
+        if decision == "override" and not reviewer_class:
+            raise ValueError("an override needs the reviewer's class")
+        if decision == "agree":
+            reviewer_class = ai_class
+        return self._write(
+            rel_path,
+            reviewer,
+            {
+                "decision": decision,
+                "reviewer_class": reviewer_class,
+                "ai_class": ai_class,
+                "ai_probability": ai_probability,
+            },
+        )
+
+    def set_note(self, rel_path: str, note: str, *, reviewer: str) -> Review:
+        return self._write(rel_path, reviewer, {"note": note})
+
+    def _write(self, rel_path: str, reviewer: str, changes: dict[str, object]) -> Review:
+        now = _now()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            old = self.get(rel_path)
+            if old is None:
+                db.execute(
+                    "INSERT INTO reviews(rel_path, note, reviewer, updated_at) VALUES (?, '', ?, ?)",
+                    (rel_path, reviewer, now),
+                )
+            for field, value in changes.items():
+                before = getattr(old, field) if old else None
+                if before == value or (field == "note" and before is None and value == ""):
+                    continue
+                db.execute(f"UPDATE reviews SET {field} = ? WHERE rel_path = ?", (value, rel_path))
+                if field in ("decision", "reviewer_class", "note"):
+                    db.execute(
+                        "INSERT INTO history(rel_path, field, old_value, new_value, reviewer, at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (rel_path, field, _text(before), _text(value), reviewer, now),
+                    )
+            db.execute(
+                "UPDATE reviews SET reviewer = ?, updated_at = ? WHERE rel_path = ?",
+                (reviewer, now, rel_path),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        review = self.get(rel_path)
+        assert review is not None
+        return review
+
+
+def _text(v: object) -> str | None:
+    return None if v is None else str(v)

@@ -1,0 +1,66 @@
+"""Review decisions persist at once, keep a history, and survive two writers."""
+
+from __future__ import annotations
+
+import pytest
+
+import desktop.review_store as rs
+from desktop.review_store import ReviewStore
+
+
+def test_decisions_notes_history_and_reopen(tmp_path):
+    with ReviewStore.for_folder(tmp_path) as store:
+        assert store.path == tmp_path.resolve() / ".cxr-review" / "review.sqlite"
+        assert store.fallback_reason is None
+        r = store.set_decision(
+            "a.png", "agree", reviewer="ann", ai_class="Normal", ai_probability=0.93
+        )
+        assert r.reviewer_class == "Normal" and r.decision == "agree"
+        store.set_decision("a.png", "override", reviewer="bob", reviewer_class="Pneumonia",
+                           ai_class="Normal", ai_probability=0.93)  # fmt: skip
+        store.set_note("a.png", "subtle right lower zone opacity", reviewer="bob")
+        store.set_decision("b.png", "uncertain", reviewer="ann", ai_class="COVID-19")
+    with ReviewStore.for_folder(tmp_path) as again:
+        a = again.get("a.png")
+        assert (a.decision, a.reviewer_class, a.reviewer) == ("override", "Pneumonia", "bob")
+        assert a.note == "subtle right lower zone opacity"
+        fields = [(f, old, new, who) for f, old, new, who, _ in again.history("a.png")]
+        assert fields == [
+            ("decision", None, "agree", "ann"),
+            ("reviewer_class", None, "Normal", "ann"),
+            ("decision", "agree", "override", "bob"),
+            ("reviewer_class", "Normal", "Pneumonia", "bob"),
+            ("note", "", "subtle right lower zone opacity", "bob"),
+        ]
+        assert set(again.all()) == {"a.png", "b.png"}
+        assert again.integrity_ok()
+
+
+def test_invalid_decisions_are_refused(tmp_path):
+    with ReviewStore.for_folder(tmp_path) as store:
+        with pytest.raises(ValueError):
+            store.set_decision("a.png", "maybe", reviewer="x")
+        with pytest.raises(ValueError, match="reviewer's class"):
+            store.set_decision("a.png", "override", reviewer="x")
+        assert store.get("a.png") is None  # nothing half-written
+
+
+def test_two_instances_last_write_wins_history_keeps_both(tmp_path):
+    one, two = ReviewStore.for_folder(tmp_path), ReviewStore.for_folder(tmp_path)
+    one.set_note("x.png", "from one", reviewer="one")
+    two.set_note("x.png", "from two", reviewer="two")
+    assert one.get("x.png").note == "from two"
+    assert [h[2] for h in one.history("x.png")] == ["from one", "from two"]
+    one.close()
+    two.close()
+
+
+def test_read_only_folder_falls_back_to_user_data(tmp_path, monkeypatch):
+    # Tests run as root here, where chmod cannot make a folder read-only; simulate the probe.
+    monkeypatch.setattr(rs, "_writable", lambda folder: False)
+    with ReviewStore.for_folder(tmp_path) as store:
+        assert "read-only" in store.fallback_reason
+        assert tmp_path not in store.path.parents
+        store.set_note("a.png", "kept elsewhere", reviewer="x")
+    with ReviewStore.for_folder(tmp_path) as again:
+        assert again.get("a.png").note == "kept elsewhere"
