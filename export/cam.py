@@ -76,3 +76,29 @@ def upsample(cam: np.ndarray, height: int, width: int) -> np.ndarray:
     import cv2
 
     return cv2.resize(np.asarray(cam, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def onto_image(
+    cam: np.ndarray, image_hw: tuple[int, int], spec, max_side: int | None = None
+) -> np.ndarray:
+    """Map a CAM computed on the model input back onto the original image's frame.
+
+    With ``resize="pad"`` the model saw a letterboxed image: the map is
+    cropped to the image's part of the input before it is stretched, so the
+    heatmap lines up with the anatomy. ``max_side`` caps the output size
+    (the viewer scales it up smoothly).
+    """
+    h, w = image_hw
+    c = np.asarray(cam, np.float32)
+    if spec.resize == "pad":
+        s = min(spec.height / h, spec.width / w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        top, left = (spec.height - nh) // 2, (spec.width - nw) // 2
+        ch, cw = c.shape
+        r0, r1 = top * ch / spec.height, (top + nh) * ch / spec.height
+        c0, c1 = left * cw / spec.width, (left + nw) * cw / spec.width
+        up = upsample(c, spec.height, spec.width)
+        c = up[round(r0 * spec.height / ch) : round(r1 * spec.height / ch),
+               round(c0 * spec.width / cw) : round(c1 * spec.width / cw)]  # fmt: skip
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
+    return np.clip(upsample(c, max(1, round(h * scale)), max(1, round(w * scale))), 0.0, 1.0)

@@ -29,6 +29,16 @@ def _session_options(severity: int = 3):
     return opts
 
 
+def _has_pip_cuda() -> bool:
+    """Whether CUDA comes from pip wheels; without them preload_dlls only prints failures."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("nvidia.cublas") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def make_session(model_path: str | os.PathLike[str], prefer: str = "auto"):
     """(session, "CUDA" or "CPU"). ``prefer``: auto, cuda or cpu."""
     import onnxruntime as ort
@@ -39,9 +49,9 @@ def make_session(model_path: str | os.PathLike[str], prefer: str = "auto"):
     if prefer != "cpu" and CUDA in ort.get_available_providers():
         ort.set_default_logger_severity(4)  # the failed-CUDA fallback logs at error level
         try:
-            if hasattr(ort, "preload_dlls"):
+            if hasattr(ort, "preload_dlls") and _has_pip_cuda():
                 with contextlib.suppress(Exception):
-                    ort.preload_dlls()
+                    ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels
             sess = ort.InferenceSession(
                 path, _session_options(4), providers=[(CUDA, {"prefer_nhwc": "1"}), CPU]
             )

@@ -73,3 +73,19 @@ def test_upsample_keeps_the_peak_location():
     big = upsample(cam, 64, 64)
     r, c = np.unravel_index(big.argmax(), big.shape)
     assert abs(r - 2.5 * 8) <= 4 and abs(c - 6.5 * 8) <= 4
+
+
+def test_onto_image_undoes_letterboxing():
+    from export.cam import onto_image
+    from export.image_input import InputSpec
+
+    spec = InputSpec(height=64, width=64, resize="pad")
+    # a 2:1 wide image occupies rows 16..48 of the padded input; the CAM peak sits in its right half
+    cam = np.zeros((8, 8), np.float32)
+    cam[4, 6] = 1.0
+    out = onto_image(cam, (100, 200), spec)
+    assert out.shape == (100, 200)
+    r, c = np.unravel_index(out.argmax(), out.shape)
+    assert 40 <= r <= 85 and c > 140
+    stretch = onto_image(cam, (100, 200), InputSpec(height=64, width=64), max_side=50)
+    assert stretch.shape == (25, 50)

@@ -215,6 +215,12 @@ def test_temperature_recovers_the_true_one_and_calibrates():
     assert reliability(softmax(z, t), y)["ece"] < reliability(softmax(z), y)["ece"]
 
 
+def test_perfectly_separated_validation_does_not_make_the_model_certain():
+    z = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]] * 20)
+    y = np.array([0, 1, 2] * 20)
+    assert fit_temperature(z, y) == pytest.approx(0.5, rel=0.01)  # the bound, not T -> 0
+
+
 def test_balancing():
     labels = np.array([0] * 8 + [1] * 2 + [2] * 4)
     rows = np.arange(len(labels))

@@ -171,3 +171,18 @@ def test_cli_train_bad_weights_is_one_line(tmp_path):
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("cxr train: error: --weights file")
+
+
+def test_cam_runner_on_a_trained_bundle(trained_run):
+    from export.cam_runtime import CamRunner
+
+    root, _ = trained_run
+    runner = CamRunner(root / "run" / "bundle")
+    x = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    for method in ("gradcam", "gradcam++", "hirescam"):
+        cam = runner.heatmap(x, 1, method)
+        assert cam.shape == (4, 4) and cam.min() >= 0.0 and cam.max() <= 1.0
+    acts, grads, probs = runner.run(np.stack([x, x]), [0, 2])
+    assert acts.shape == grads.shape == (2, 4, 4, 96)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(grads[0], grads[1])  # gradients of different class scores

@@ -27,6 +27,7 @@ def run_app(args: argparse.Namespace) -> int:
     bundle = Path(args.bundle) if args.bundle else (DEMO_BUNDLE if DEMO_BUNDLE.exists() else None)
     window = MainWindow()
     window.show()
+    app.processEvents()  # the window is on screen before any model work starts
     if bundle is not None:
         window.set_bundle(bundle)
     if folder is not None:
@@ -35,21 +36,38 @@ def run_app(args: argparse.Namespace) -> int:
     if args.screenshot:
         target = Path(args.screenshot)
         result = {"code": 1}
+        # wait for: an image on screen, and (with a model) the folder classified and the
+        # current image's heatmap drawn, or the bundle refused
+        ready = {"image": False, "classified": bundle is None, "heatmap": bundle is None}
 
         def capture() -> None:
+            window.save_settings()
             ok = window.grab().save(str(target))
             result["code"] = 0 if ok else 1
             if not ok:
                 print(f"cxr-review: could not write screenshot {target}", file=sys.stderr)
             app.quit()
 
-        def give_up() -> None:
-            print("cxr-review: no image was shown in time; no screenshot", file=sys.stderr)
+        def mark(what: str) -> None:
+            if not all(ready.values()):
+                ready[what] = True
+                if all(ready.values()):
+                    QTimer.singleShot(150, capture)
+
+        def give_up(why: str) -> None:
+            print(f"cxr-review: {why}; no screenshot", file=sys.stderr)
             app.quit()
 
-        window.first_image_shown.connect(lambda: QTimer.singleShot(50, capture))
-        window.folder_failed.connect(lambda _msg: give_up())
-        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
+        def refused(_text: str) -> None:
+            ready["classified"] = ready["heatmap"] = True
+            mark("image")
+
+        window.first_image_shown.connect(lambda: mark("image"))
+        window.classification_finished.connect(lambda: mark("classified"))
+        window.heatmap_shown.connect(lambda: mark("heatmap"))
+        window.bundle_failed.connect(refused)
+        window.folder_failed.connect(lambda msg: give_up(f"cannot open the folder ({msg})"))
+        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: give_up("nothing was shown in time"))
         app.exec()
         window.shutdown()
         return result["code"]

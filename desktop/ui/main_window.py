@@ -1,8 +1,9 @@
-"""Main window: file list, image view with window/level, research-use banner.
+"""Main window: file table, image + heatmap, AI result, the reviewer's decision.
 
-Decoding runs in a thread pool; the GUI thread only paints. Each request
-carries a generation number and stale results are dropped, so paging fast
-through a folder never queues old work in front of the image on screen.
+The GUI thread only paints and reacts: scanning and decoding run in a small
+pool, classification in a superqt generator worker, Grad-CAM in its own
+thread (latest request wins). Each request carries a generation number and
+stale answers are dropped.
 """
 
 from __future__ import annotations
@@ -12,54 +13,84 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
+    QProgressBar,
+    QPushButton,
     QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.folder_model import FILTERS, SORTS, Entry, file_key, visible_rows
+from desktop.review_store import ReviewStore, default_reviewer
+from desktop.ui.image_view import ImageView
+from desktop.ui.side_panel import SidePanel
+from desktop.ui.workers import CamRequest, CamService, classify_folder
 from export.image_input import DecodedImage, ImageDecodeError, read_image, windowed
 
 log = logging.getLogger(__name__)
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 BANNER = (
     "RESEARCH USE ONLY — not a medical device. AI output must be checked by a qualified reader."
 )
+UNCERTAIN_BELOW = 0.6
 
 
 class _Bridge(QObject):
-    """Carries worker results to the GUI thread (queued connection)."""
+    """Carries pool results to the GUI thread (queued connections)."""
 
-    loaded = Signal(int, object, object)  # generation, DecodedImage | None, error text | None
+    loaded = Signal(int, object, object)  # generation, DecodedImage | None, error | None
     scanned = Signal(int, object, object)  # generation, list[Path] | None, error | None
 
 
 class MainWindow(QMainWindow):
     first_image_shown = Signal()
     folder_failed = Signal(str)
+    classification_finished = Signal()
+    heatmap_shown = Signal()
+    bundle_failed = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("cxr-review — Research use only")
-        self.resize(1280, 820)
+        self.resize(1440, 880)
+        self.settings = QSettings()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxr-decode")
         self._bridge = _Bridge()
         self._bridge.loaded.connect(self._on_loaded)
         self._bridge.scanned.connect(self._on_scanned)
+        self._cam = CamService()
+        self._cam.done.connect(self._on_cam)
+        self._cam.status.connect(lambda t: self.side.cam_status.setText(t))
         self._generation = 0
         self._scan_generation = 0
-        self._files: list[Path] = []
+        self._folder: Path | None = None
+        self._bundle: Path | None = None
+        self._manifest = None
+        self._provider = ""
+        self._class_names: tuple[str, ...] = ()
+        self.entries: list[Entry] = []
+        self._rows: list[int] = []
+        self._current: int | None = None
+        self._decoded: DecodedImage | None = None
+        self._worker = None
+        self._classifying = False
+        self._cam_cache: dict[tuple, dict] = {}
+        self._cam_wanted: tuple | None = None
+        self.store: ReviewStore | None = None
+        self.reviewer = str(self.settings.value("reviewer", default_reviewer()))
         self._shown_once = False
-        self._inverted = False
-        self._current: DecodedImage | None = None
 
         self.banner = QLabel(BANNER)
         self.banner.setObjectName("banner")
@@ -70,60 +101,158 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("No model bundle loaded — images only, no classification.")
         self.model_label.setStyleSheet("padding: 2px 6px;")
 
-        self.file_list = QListWidget()
-        self.file_list.setMinimumWidth(220)
-        self.file_list.currentRowChanged.connect(self._show_row)
+        top = QHBoxLayout()
+        open_btn = QPushButton("Open folder…")
+        open_btn.clicked.connect(self.choose_folder)
+        self.filter_box = QComboBox()
+        self.filter_box.addItems(FILTERS)
+        self.sort_box = QComboBox()
+        self.sort_box.addItems(SORTS)
+        self.filter_box.currentTextChanged.connect(lambda _t: self._refresh_table())
+        self.sort_box.currentTextChanged.connect(lambda _t: self._refresh_table())
+        top.addWidget(open_btn)
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.filter_box)
+        top.addWidget(QLabel("Sort"))
+        top.addWidget(self.sort_box)
+        top.addStretch(1)
 
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("k")
-        self.viewbox = self.view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
-        self.image_item = pg.ImageItem()
-        self.viewbox.addItem(self.image_item)
-        self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5))
-        self.viewbox.addItem(self.message)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["File", "AI", "p", "Review"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumWidth(360)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the file name's end
+        self.table.currentCellChanged.connect(lambda row, *_: self._select_row(row))
 
-        split = QSplitter()
-        split.addWidget(self.file_list)
-        split.addWidget(self.view)
-        split.setStretchFactor(1, 1)
+        self.view = ImageView()
+        self.side = SidePanel()
+        self.side.opacity_changed.connect(self._set_opacity)
+        self.side.heatmap_toggled.connect(self.view.set_overlay_visible)
+        self.side.colormap_changed.connect(self._set_colormap)
+        self.side.cam_choice_changed.connect(self._request_cam)
+        self.side.decision_requested.connect(self.decide)
+        self.side.note_committed.connect(self.save_note)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.side)
+        self.splitter.setStretchFactor(1, 1)
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.banner)
         lay.addWidget(self.model_label)
-        lay.addWidget(split, 1)
+        lay.addLayout(top)
+        lay.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
+
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.provider_label = QLabel("Inference: —")
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.provider_label)
         self.statusBar().showMessage(
             "Open a folder of chest X-ray images (PNG, JPEG, TIFF, DICOM)."
         )
 
-        for keys, slot in (
-            (("Right", "PgDown"), lambda: self._step(1)),
-            (("Left", "PgUp"), lambda: self._step(-1)),
-            (("F",), self.fit),
-            (("I",), self.toggle_invert),
-        ):
-            for k in keys:
-                sc = QShortcut(QKeySequence(k), self)
-                sc.activated.connect(slot)
+        self._restore_settings()
+        self._shortcuts()
 
-    # ------------------------------------------------------------------ public API
+    # ------------------------------------------------------------------ set-up
+
+    def _shortcuts(self) -> None:
+        def key(seq: str, slot) -> None:
+            QShortcut(QKeySequence(seq), self, activated=slot)
+
+        for seq in ("Right", "PgDown"):
+            key(seq, lambda: self.step(1))
+        for seq in ("Left", "PgUp"):
+            key(seq, lambda: self.step(-1))
+        key("A", lambda: self.decide("agree", None))
+        key("U", lambda: self.decide("uncertain", None))
+        for i in range(1, 10):
+            key(str(i), lambda i=i: self._decide_index(i - 1))
+        key("H", lambda: self.side.show_heatmap.toggle())
+        key("+", lambda: self.side.opacity.setValue(self.side.opacity.value() + 10))
+        key("=", lambda: self.side.opacity.setValue(self.side.opacity.value() + 10))
+        key("-", lambda: self.side.opacity.setValue(self.side.opacity.value() - 10))
+        key("F", self.view.fit)
+        key("I", self.view.toggle_invert)
+        key("W", self.view.auto_window)
+        key("Shift+W", self.view.reset_window)
+        key("Ctrl+O", self.choose_folder)
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.side.opacity.setValue(int(s.value("opacity", 40)))
+        cmap = str(s.value("colormap", self.side.colormap.currentText()))
+        if self.side.colormap.findText(cmap) >= 0:
+            self.side.colormap.setCurrentText(cmap)
+        geo = s.value("geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        split = s.value("splitter")
+        if split is not None:
+            self.splitter.restoreState(split)
+        self._set_opacity(self.side.opacity.value())
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("opacity", self.side.opacity.value())
+        s.setValue("colormap", self.side.colormap.currentText())
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("splitter", self.splitter.saveState())
+        s.setValue("reviewer", self.reviewer)
+        if self._folder:
+            s.setValue("last_folder", str(self._folder))
+        if self._bundle:
+            s.setValue("last_bundle", str(self._bundle))
+        s.sync()
+
+    def closeEvent(self, event) -> None:
+        self._commit_note()
+        self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+        self._cam.shutdown()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # ------------------------------------------------------------------ bundle & folder
 
     def set_bundle(self, path: Path) -> None:
-        """Show which model is in use; a refused bundle says why (nothing runs yet)."""
-        from export.bundle import BundleError, load_bundle
+        """Verification and loading happen in the classification worker, off this thread."""
+        self._bundle = Path(path)
+        self._manifest = None
+        self._cam_cache.clear()
+        self.model_label.setText(f"Model bundle {self._bundle.name}: verifying…")
+        if self.entries:
+            self._start_classification()
 
-        try:
-            manifest = load_bundle(path)
-        except BundleError as exc:
-            self.model_label.setText(f"Model bundle refused: {exc.reason}")
-            return
-        demo = " — DEMO model trained on synthetic phantoms" if manifest.extra.get("demo") else ""
-        self.model_label.setText(f"Model: {manifest.model_name}{demo}")
+    def choose_folder(self) -> None:
+        start = str(self.settings.value("last_folder", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", start)
+        if folder:
+            self.open_folder(Path(folder))
 
     def open_folder(self, folder: Path) -> None:
-        """Scan in the pool; the list fills when the scan returns."""
         self._scan_generation += 1
         gen = self._scan_generation
         self.statusBar().showMessage(f"Scanning {folder} …")
@@ -134,25 +263,12 @@ class MainWindow(QMainWindow):
             try:
                 if not Path(folder).is_dir():
                     raise NotADirectoryError(f"{folder} is not a folder")
-                files = list(iter_image_files(folder))
-                self._bridge.scanned.emit(gen, files, None)
+                self._bridge.scanned.emit(gen, list(iter_image_files(folder)), None)
             except Exception as exc:
                 self._bridge.scanned.emit(gen, None, str(exc))
 
+        self._pending_folder = Path(folder)
         self._pool.submit(scan)
-
-    def fit(self) -> None:
-        self.viewbox.autoRange(padding=0.01)
-
-    def toggle_invert(self) -> None:
-        self._inverted = not self._inverted
-        if self._current is not None:
-            self._paint(self._current)
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    # ------------------------------------------------------------------ internals
 
     def _on_scanned(self, gen: int, files: list[Path] | None, error: str | None) -> None:
         if gen != self._scan_generation:
@@ -161,27 +277,163 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot open folder: {error}")
             self.folder_failed.emit(error or "unknown error")
             return
-        self._files = files
-        self.file_list.clear()
+        folder = self._pending_folder
+        self._commit_note()
+        if self.store is not None:
+            self.store.close()
+        self._folder = folder
+        self.store = ReviewStore.for_folder(folder)
+        reviews = self.store.all()
+        self.entries = []
         for p in files:
-            self.file_list.addItem(QListWidgetItem(p.name))
+            rel = p.relative_to(folder).as_posix()
+            self.entries.append(Entry(p, rel, review=reviews.get(rel), cache_key=file_key(p)))
+        self._current = None
+        self._refresh_table()
+        msg = f"{len(files)} images in {folder}"
+        if self.store.fallback_reason:
+            msg += f" — {self.store.fallback_reason}"
+        self.statusBar().showMessage(msg)
         if not files:
-            self.statusBar().showMessage("No images found in this folder.")
             self.folder_failed.emit("no images")
             return
-        self.statusBar().showMessage(f"{len(files)} images")
-        self.file_list.setCurrentRow(0)
+        if self._bundle is not None:
+            self._start_classification()
 
-    def _step(self, delta: int) -> None:
-        if self._files:
-            row = min(max(self.file_list.currentRow() + delta, 0), len(self._files) - 1)
-            self.file_list.setCurrentRow(row)
+    # ------------------------------------------------------------------ classification
 
-    def _show_row(self, row: int) -> None:
-        if not 0 <= row < len(self._files):
+    def _start_classification(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+        todo = [e.path for e in self.entries]
+        self._classifying = True
+        self.progress.setRange(0, max(1, len(todo)))
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        worker = classify_folder(self._bundle, todo, _ignore_errors=True)  # handled below
+        worker.yielded.connect(lambda msg, w=worker: self._on_classified(w, msg))
+        worker.errored.connect(lambda exc, w=worker: self._on_classify_error(w, exc))
+        worker.finished.connect(lambda w=worker: self._on_classify_finished(w))
+        self._worker = worker
+        worker.start()
+
+    def _on_classified(self, worker, msg) -> None:
+        if worker is not self._worker:
             return
+        if msg[0] == "ready":
+            _, manifest, provider = msg
+            self._manifest = manifest
+            self._provider = provider
+            self._class_names = tuple(manifest.class_names)
+            self.side.set_classes(self._class_names)
+            demo = (
+                "  —  DEMO model trained on synthetic phantoms"
+                if manifest.extra.get("demo")
+                else ""
+            )
+            self.model_label.setText(
+                f"Model: {manifest.model_name} ({manifest.training.backbone}, T="
+                f"{manifest.calibration_temperature:.2f}){demo}"
+            )
+            self.provider_label.setText(f"Inference: ONNX Runtime {provider}")
+            return
+        done = 0
+        for i, probs, err in msg[1]:
+            e = self.entries[i]
+            e.probabilities, e.error = (np.asarray(probs), None) if err is None else (None, err)
+            self._update_row(i)
+        done = sum(e.classified for e in self.entries)
+        self.progress.setValue(done)
+        if self._current is not None and self.entries[self._current].classified:
+            self._show_result(self._current)
+
+    def _on_classify_error(self, worker, exc) -> None:
+        if worker is not self._worker:
+            return
+        self._classifying = False
+        self.progress.setVisible(False)
+        from export.bundle import BundleError
+
+        text = exc.reason if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}"
+        self.model_label.setText(f"Model bundle refused: {text}")
+        self.provider_label.setText("Inference: —")
+        self.bundle_failed.emit(text)
+
+    def _on_classify_finished(self, worker) -> None:
+        if worker is not self._worker:
+            return
+        self._classifying = False
+        self.progress.setVisible(False)
+        n_err = sum(e.error is not None for e in self.entries)
+        if self._manifest is not None:
+            self.statusBar().showMessage(
+                f"Classified {len(self.entries)} images ({n_err} unreadable) with {self._provider}"
+            )
+            self.classification_finished.emit()
+            self._refresh_table()
+
+    @property
+    def classifying(self) -> bool:
+        return self._classifying
+
+    # ------------------------------------------------------------------ table
+
+    def _refresh_table(self) -> None:
+        keep = self._current
+        self._rows = visible_rows(
+            self.entries, self._class_names, filter_name=self.filter_box.currentText(),
+            sort_name=self.sort_box.currentText(), uncertain_below=UNCERTAIN_BELOW,
+        )  # fmt: skip
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self._rows))
+        for r, i in enumerate(self._rows):
+            self._fill_row(r, self.entries[i])
+        self.table.blockSignals(False)
+        if keep is not None and keep in self._rows:
+            self.table.setCurrentCell(self._rows.index(keep), 0)
+        elif self._rows:
+            self.table.setCurrentCell(0, 0)
+            self._select_row(0)
+
+    def _fill_row(self, r: int, e: Entry) -> None:
+        pred = e.predicted(self._class_names) if self._class_names else None
+        conf = e.confidence
+        cells = [
+            e.rel_path,
+            "error" if e.error else (pred or "…"),
+            "" if conf is None else f"{conf * 100:.0f}%",
+            e.status_text(),
+        ]
+        for c, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if e.error:
+                item.setForeground(Qt.GlobalColor.red)
+                item.setToolTip(e.error)
+            elif conf is not None and conf < UNCERTAIN_BELOW and c in (1, 2):
+                item.setForeground(Qt.GlobalColor.darkYellow)
+                item.setToolTip("low AI confidence")
+            self.table.setItem(r, c, item)
+
+    def _update_row(self, i: int) -> None:
+        if i in self._rows:
+            self._fill_row(self._rows.index(i), self.entries[i])
+
+    def step(self, delta: int) -> None:
+        if self._rows:
+            r = min(max(self.table.currentRow() + delta, 0), len(self._rows) - 1)
+            self.table.setCurrentCell(r, 0)
+
+    def _select_row(self, row: int) -> None:
+        if not 0 <= row < len(self._rows):
+            return
+        i = self._rows[row]
+        if i == self._current:
+            return
+        self._commit_note()
+        self._current = i
         self._generation += 1
-        gen, path = self._generation, self._files[row]
+        gen, path = self._generation, self.entries[i].path
+        self.view.clear_overlay()
 
         def work() -> None:
             if gen != self._generation:  # superseded before it started
@@ -195,37 +447,143 @@ class MainWindow(QMainWindow):
                 self._bridge.loaded.emit(gen, None, f"unexpected error: {exc}")
 
         self._pool.submit(work)
+        self._show_result(i)
+
+    # ------------------------------------------------------------------ current image
 
     def _on_loaded(self, gen: int, decoded: DecodedImage | None, error: str | None) -> None:
-        if gen != self._generation:
+        if gen != self._generation or self._current is None:
             return
-        row = self.file_list.currentRow()
+        e = self.entries[self._current]
         if decoded is None:
-            self._current = None
-            self.image_item.clear()
-            self.message.setText(f"Cannot show this file:\n{error}")
-            self.message.setPos(0, 0)
-            item = self.file_list.item(row)
-            if item is not None:
-                item.setToolTip(error or "")
-                item.setForeground(Qt.GlobalColor.red)
-            self.statusBar().showMessage(f"{self._files[row].name}: {error}")
+            self._decoded = None
+            self.view.show_message(f"Cannot show this file:\n{error}")
+            self.statusBar().showMessage(f"{e.rel_path}: {error}")
             return
-        self.message.setText("")
-        self._current = decoded
-        self._paint(decoded)
-        self.fit()
+        self._decoded = decoded
+        self.view.set_image(windowed(decoded))
+        self.view.fit()
         m = decoded.meta
         self.statusBar().showMessage(
-            f"{self._files[row].name} — {m.width}×{m.height}, {m.bit_depth}-bit "
-            f"{m.source_format.upper()} {m.photometric}   [{row + 1}/{len(self._files)}]"
+            f"{e.rel_path} — {m.width}×{m.height}, {m.bit_depth}-bit {m.source_format.upper()} "
+            f"{m.photometric}   [{self._rows.index(self._current) + 1}/{len(self._rows)}]"
         )
+        self._request_cam()
         if not self._shown_once:
             self._shown_once = True
             self.first_image_shown.emit()
 
-    def _paint(self, decoded: DecodedImage) -> None:
-        img = windowed(decoded)
-        if self._inverted:
-            img = 1.0 - img
-        self.image_item.setImage(np.ascontiguousarray(img), levels=(0.0, 1.0), autoLevels=False)
+    def _show_result(self, i: int) -> None:
+        e = self.entries[i]
+        names = self._class_names
+        self.side.show_probabilities(names, e.probabilities, UNCERTAIN_BELOW)
+        r = e.review
+        if r is None or r.decision is None:
+            self.side.review_state.setText("Not reviewed")
+        else:
+            what = {"agree": f"Agreed ({r.reviewer_class})", "override": f"Overridden → {r.reviewer_class}",
+                    "uncertain": "Marked uncertain"}[r.decision]  # fmt: skip
+            self.side.review_state.setText(f"{what} by {r.reviewer}, {r.updated_at[:19]} UTC")
+        note = r.note if r else ""
+        if self.side.note.toPlainText() != note:
+            self.side.note.setPlainText(note)
+        if e.classified and self._decoded is not None:
+            self._request_cam()
+
+    # ------------------------------------------------------------------ heatmap
+
+    def _cam_key(self) -> tuple | None:
+        if self._current is None or self._bundle is None or self._manifest is None:
+            return None
+        e = self.entries[self._current]
+        if e.probabilities is None:
+            return None
+        chosen = self.side.cam_class.currentData()
+        cls = int(np.argmax(e.probabilities)) if chosen is None else int(chosen)
+        return (*e.cache_key, str(self._bundle), cls, self.side.cam_method.currentData())
+
+    def _request_cam(self) -> None:
+        key = self._cam_key()
+        if key is None or self._decoded is None:
+            return
+        self._cam_wanted = key
+        hit = self._cam_cache.get(key)
+        if hit is not None:
+            self._apply_cam(hit)
+            return
+        self.side.cam_status.setText("Computing heatmap…")
+        e = self.entries[self._current]
+        self._cam.request(CamRequest(self._bundle, e.path, key[-2], key[-1], key))
+
+    def _on_cam(self, gen: int, result: dict) -> None:
+        if "error" not in result:
+            self._cam_cache[result["key"]] = result
+        if gen != self._cam.generation or result.get("key") != self._cam_wanted:
+            return  # a newer request is on its way
+        if "error" in result:
+            self.side.cam_status.setText(f"Heatmap failed: {result['error']}")
+            return
+        self._apply_cam(result)
+
+    def _apply_cam(self, result: dict) -> None:
+        self.view.set_overlay(result["overlay"], result["image_size"])
+        self.view.set_overlay_visible(self.side.show_heatmap.isChecked())
+        name = (
+            self._class_names[result["class_index"]] if self._class_names else result["class_index"]
+        )
+        method = self.side.cam_method.currentText()
+        self.side.cam_status.setText(f"{method} for {name}, layer {result['layer']}")
+        self.heatmap_shown.emit()
+
+    def _set_opacity(self, value: int) -> None:
+        self.view.set_opacity(value / 100.0)
+
+    def _set_colormap(self, name: str) -> None:
+        self.view.set_colormap(name)
+
+    # ------------------------------------------------------------------ review
+
+    def _decide_index(self, k: int) -> None:
+        if 0 <= k < len(self._class_names):
+            self.decide("override", self._class_names[k])
+
+    def decide(self, decision: str, reviewer_class: str | None) -> None:
+        if self._current is None or self.store is None:
+            return
+        e = self.entries[self._current]
+        ai = e.predicted(self._class_names) if self._class_names else None
+        if decision == "agree" and ai is None:
+            self.statusBar().showMessage("Nothing to agree with yet: the image is not classified.")
+            return
+        if decision == "override" and reviewer_class == ai:
+            decision = "agree"
+        try:
+            e.review = self.store.set_decision(
+                e.rel_path, decision, reviewer=self.reviewer, reviewer_class=reviewer_class,
+                ai_class=ai, ai_probability=e.confidence,
+            )  # fmt: skip
+        except Exception as exc:
+            self.statusBar().showMessage(f"Could not save the review: {exc}")
+            return
+        self._update_row(self._current)
+        self._show_result(self._current)
+        self.statusBar().showMessage(f"Saved: {e.rel_path} {e.status_text()}")
+
+    def _commit_note(self) -> None:
+        if self._current is None or self.store is None:
+            return
+        e = self.entries[self._current]
+        text = self.side.note.toPlainText()
+        if text != (e.review.note if e.review else ""):
+            self.save_note(text)
+
+    def save_note(self, text: str) -> None:
+        if self._current is None or self.store is None:
+            return
+        e = self.entries[self._current]
+        try:
+            e.review = self.store.set_note(e.rel_path, text, reviewer=self.reviewer)
+        except Exception as exc:
+            self.statusBar().showMessage(f"Could not save the note: {exc}")
+            return
+        self.statusBar().showMessage(f"Note saved for {e.rel_path}")

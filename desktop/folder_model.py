@@ -1,0 +1,97 @@
+"""The review session as plain data: files, AI results, reviews; sorting and filtering.
+
+Qt-free so it is tested without a display; the window only renders it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from desktop.review_store import Review
+
+FILTERS = ("All", "COVID-19", "Normal", "Pneumonia", "Not reviewed", "Uncertain AI", "Errors")
+SORTS = ("Name", "Most uncertain first", "Confidence (high first)", "AI class")
+
+
+@dataclass
+class Entry:
+    path: Path
+    rel_path: str
+    probabilities: np.ndarray | None = None
+    error: str | None = None
+    review: Review | None = None
+    cache_key: tuple = field(default=())
+
+    @property
+    def classified(self) -> bool:
+        return self.probabilities is not None or self.error is not None
+
+    def predicted(self, class_names: tuple[str, ...]) -> str | None:
+        if self.probabilities is None:
+            return None
+        return class_names[int(np.argmax(self.probabilities))]
+
+    @property
+    def confidence(self) -> float | None:
+        return None if self.probabilities is None else float(np.max(self.probabilities))
+
+    def status_text(self) -> str:
+        r = self.review
+        if r is None or r.decision is None:
+            return ""
+        if r.decision == "agree":
+            return "✓ agreed"
+        if r.decision == "override":
+            return f"✎ {r.reviewer_class}"
+        return "? uncertain"
+
+
+def file_key(path: Path) -> tuple:
+    """What makes a cached prediction stale: the file changed (size or time)."""
+    try:
+        st = path.stat()
+        return (str(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return (str(path), -1, -1)
+
+
+def visible_rows(
+    entries: list[Entry],
+    class_names: tuple[str, ...],
+    *,
+    filter_name: str = "All",
+    sort_name: str = "Name",
+    uncertain_below: float = 0.6,
+) -> list[int]:
+    """Indices of ``entries`` to show, in display order."""
+    rows = list(range(len(entries)))
+
+    def keep(i: int) -> bool:
+        e = entries[i]
+        if filter_name == "All":
+            return True
+        if filter_name in class_names:
+            return e.predicted(class_names) == filter_name
+        if filter_name == "Not reviewed":
+            return e.review is None or e.review.decision is None
+        if filter_name == "Uncertain AI":
+            return e.confidence is not None and e.confidence < uncertain_below
+        if filter_name == "Errors":
+            return e.error is not None
+        raise ValueError(f"unknown filter {filter_name!r}")
+
+    rows = [i for i in rows if keep(i)]
+    if sort_name == "Name":
+        rows.sort(key=lambda i: entries[i].rel_path.lower())
+    elif sort_name == "Most uncertain first":
+        rows.sort(key=lambda i: (entries[i].confidence is None, entries[i].confidence or 0.0))
+    elif sort_name == "Confidence (high first)":
+        rows.sort(key=lambda i: (entries[i].confidence is None, -(entries[i].confidence or 0.0)))
+    elif sort_name == "AI class":
+        rows.sort(key=lambda i: (entries[i].predicted(class_names) or "~", entries[i].rel_path))
+    else:
+        raise ValueError(f"unknown sort {sort_name!r}")
+    return rows

@@ -1,0 +1,147 @@
+"""The image with its heatmap: pyqtgraph view, window/level, invert, overlay opacity.
+
+The overlay is a second ImageItem scaled onto the image's rectangle; the
+opacity slider only changes that item's opacity (no recomputation) and a
+colormap change only swaps its lookup table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Signal
+
+COLORMAPS = ("inferno", "viridis", "turbo", "plasma", "CET-L3")
+
+
+def lookup_table(name: str) -> np.ndarray:
+    """RGBA table whose alpha rises with the heat: cold areas stay see-through, so the
+    overlay never greys out the whole radiograph; the slider then scales it all."""
+    rgb = pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
+    alpha = np.clip(np.linspace(0.0, 1.0, 256) * 2.0, 0.0, 1.0) * 255
+    return np.concatenate([rgb, alpha.astype(np.uint8)[:, None]], axis=1).astype(np.uint8)
+
+
+class ImageView(pg.GraphicsLayoutWidget):
+    """Base image (grey, [0, 1] windowed) plus a heatmap overlay item."""
+
+    window_changed = Signal(float, float)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setBackground("k")
+        self.viewbox = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item.setZValue(10)
+        self.viewbox.addItem(self.image_item)
+        self.viewbox.addItem(self.overlay_item)
+        self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5))
+        self.viewbox.addItem(self.message)
+        self._image: np.ndarray | None = None
+        self._levels = (0.0, 1.0)
+        self._inverted = False
+        self.set_colormap(COLORMAPS[0])
+        self.set_opacity(0.4)
+
+    # ---------------------------------------------------------------- base image
+
+    def set_image(self, image01: np.ndarray) -> None:
+        self._image = image01
+        self.message.setText("")
+        self._levels = (0.0, 1.0)
+        self._paint_base()
+        self.clear_overlay()
+
+    def show_message(self, text: str) -> None:
+        self._image = None
+        self.image_item.clear()
+        self.clear_overlay()
+        self.message.setText(text)
+        self.message.setPos(0, 0)
+
+    def _paint_base(self) -> None:
+        if self._image is None:
+            return
+        lo, hi = self._levels
+        lut = None
+        if self._inverted:
+            lut = np.arange(255, -1, -1, dtype=np.uint8)[:, None].repeat(3, axis=1)
+        self.image_item.setImage(self._image, levels=(lo, hi), autoLevels=False, lut=lut)
+
+    def set_window(self, centre: float, width: float) -> None:
+        width = max(width, 1e-3)
+        self._levels = (centre - width / 2, centre + width / 2)
+        self._paint_base()
+        self.window_changed.emit(centre, width)
+
+    def auto_window(self) -> None:
+        if self._image is not None:
+            lo, hi = np.percentile(self._image[::4, ::4], [1, 99])
+            self.set_window((lo + hi) / 2, max(hi - lo, 1e-3))
+
+    def reset_window(self) -> None:
+        self.set_window(0.5, 1.0)
+
+    def toggle_invert(self) -> bool:
+        self._inverted = not self._inverted
+        self._paint_base()
+        return self._inverted
+
+    def fit(self) -> None:
+        self.viewbox.autoRange(padding=0.01)
+
+    def one_to_one(self) -> None:
+        """One image pixel per screen pixel, centred on the current view."""
+        if self._image is None:
+            return
+        vb = self.viewbox
+        w, h = vb.width(), vb.height()
+        c = vb.viewRect().center()
+        vb.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
+
+    # ---------------------------------------------------------------- overlay
+
+    def set_overlay(self, heat01: np.ndarray, image_hw: tuple[int, int]) -> None:
+        self.overlay_item.setImage(heat01, levels=(0.0, 1.0), autoLevels=False, lut=self._lut)
+        h, w = image_hw
+        self.overlay_item.setRect(QRectF(0, 0, w, h))
+
+    def clear_overlay(self) -> None:
+        self.overlay_item.clear()
+
+    def has_overlay(self) -> bool:
+        return self.overlay_item.image is not None
+
+    def set_opacity(self, fraction: float) -> None:
+        self.overlay_item.setOpacity(float(np.clip(fraction, 0.0, 1.0)))
+
+    def set_overlay_visible(self, on: bool) -> None:
+        self.overlay_item.setVisible(on)
+
+    def set_colormap(self, name: str) -> None:
+        self._lut = lookup_table(name)
+        if self.overlay_item.image is not None:
+            self.overlay_item.setLookupTable(self._lut)
+
+    # ---------------------------------------------------------------- mouse window/level
+
+    def mouseMoveEvent(self, ev) -> None:  # right-drag: window/level like a PACS viewer
+        from PySide6.QtCore import Qt
+
+        if ev.buttons() & Qt.MouseButton.RightButton and self._image is not None:
+            if getattr(self, "_drag_from", None) is None:
+                self._drag_from = (ev.position(), self._levels)
+            start, (lo, hi) = self._drag_from
+            d = ev.position() - start
+            centre = (lo + hi) / 2 - d.y() / 400.0
+            width = max((hi - lo) + d.x() / 400.0, 0.01)
+            self.set_window(centre, width)
+            ev.accept()
+            return
+        self._drag_from = None
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev) -> None:
+        self._drag_from = None
+        super().mouseReleaseEvent(ev)

@@ -1,0 +1,157 @@
+"""Right-hand panel: probabilities, heatmap controls, the reviewer's decision and note."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui.image_view import COLORMAPS
+
+CAM_METHODS = (("Grad-CAM", "gradcam"), ("Grad-CAM++", "gradcam++"), ("HiResCAM", "hirescam"))
+
+
+class SidePanel(QWidget):
+    opacity_changed = Signal(int)
+    heatmap_toggled = Signal(bool)
+    colormap_changed = Signal(str)
+    cam_choice_changed = Signal()
+    decision_requested = Signal(str, object)  # decision, reviewer class (or None)
+    note_committed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumWidth(280)
+        self.setMaximumWidth(380)
+        lay = QVBoxLayout(self)
+
+        ai = QGroupBox("AI result")
+        ai_lay = QVBoxLayout(ai)
+        self.prediction = QLabel("—")
+        self.prediction.setStyleSheet("font-size: 15px; font-weight: 600;")
+        ai_lay.addWidget(self.prediction)
+        self.bars: dict[str, QProgressBar] = {}
+        self._bar_box = QFormLayout()
+        ai_lay.addLayout(self._bar_box)
+        self.confidence_note = QLabel("")
+        self.confidence_note.setWordWrap(True)
+        ai_lay.addWidget(self.confidence_note)
+        lay.addWidget(ai)
+
+        heat = QGroupBox("Heatmap (where the model looked)")
+        form = QFormLayout(heat)
+        self.show_heatmap = QCheckBox("Show (H)")
+        self.show_heatmap.setChecked(True)
+        self.show_heatmap.toggled.connect(self.heatmap_toggled)
+        form.addRow(self.show_heatmap)
+        row = QHBoxLayout()
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(40)
+        self.opacity_label = QLabel("40 %")
+        self.opacity.valueChanged.connect(lambda v: self.opacity_label.setText(f"{v} %"))
+        self.opacity.valueChanged.connect(self.opacity_changed)
+        row.addWidget(self.opacity, 1)
+        row.addWidget(self.opacity_label)
+        form.addRow("Opacity", row)
+        self.colormap = QComboBox()
+        self.colormap.addItems(COLORMAPS)
+        self.colormap.currentTextChanged.connect(self.colormap_changed)
+        form.addRow("Colormap", self.colormap)
+        self.cam_class = QComboBox()
+        self.cam_class.addItem("Predicted class", None)
+        self.cam_class.currentIndexChanged.connect(lambda _i: self.cam_choice_changed.emit())
+        form.addRow("For class", self.cam_class)
+        self.cam_method = QComboBox()
+        for label, key in CAM_METHODS:
+            self.cam_method.addItem(label, key)
+        self.cam_method.currentIndexChanged.connect(lambda _i: self.cam_choice_changed.emit())
+        form.addRow("Method", self.cam_method)
+        self.cam_status = QLabel("")
+        self.cam_status.setWordWrap(True)
+        form.addRow(self.cam_status)
+        lay.addWidget(heat)
+
+        rev = QGroupBox("Your review")
+        rlay = QVBoxLayout(rev)
+        self.agree = QPushButton("Agree with AI (A)")
+        self.agree.clicked.connect(lambda: self.decision_requested.emit("agree", None))
+        rlay.addWidget(self.agree)
+        self.class_buttons: list[QPushButton] = []
+        self._class_row = QHBoxLayout()
+        rlay.addLayout(self._class_row)
+        self.uncertain = QPushButton("Uncertain (U)")
+        self.uncertain.clicked.connect(lambda: self.decision_requested.emit("uncertain", None))
+        rlay.addWidget(self.uncertain)
+        self.review_state = QLabel("Not reviewed")
+        self.review_state.setWordWrap(True)
+        rlay.addWidget(self.review_state)
+        self.note = QPlainTextEdit()
+        self.note.setPlaceholderText("Note (saved when you leave the field or change image)")
+        self.note.setMaximumHeight(90)
+        rlay.addWidget(self.note)
+        save = QPushButton("Save note")
+        save.clicked.connect(lambda: self.note_committed.emit(self.note.toPlainText()))
+        rlay.addWidget(save)
+        lay.addWidget(rev)
+        lay.addStretch(1)
+
+    def set_classes(self, names: tuple[str, ...]) -> None:
+        for b in self.bars.values():
+            b.setParent(None)
+        while self._bar_box.rowCount():
+            self._bar_box.removeRow(0)
+        self.bars = {}
+        for n in names:
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setFormat("—")
+            bar.setTextVisible(True)
+            self.bars[n] = bar
+            self._bar_box.addRow(n, bar)
+        for b in self.class_buttons:
+            b.setParent(None)
+        self.class_buttons = []
+        for i, n in enumerate(names, start=1):
+            b = QPushButton(f"{n} ({i})")
+            b.clicked.connect(
+                lambda _c=False, name=n: self.decision_requested.emit("override", name)
+            )
+            self._class_row.addWidget(b)
+            self.class_buttons.append(b)
+        self.cam_class.blockSignals(True)
+        while self.cam_class.count() > 1:
+            self.cam_class.removeItem(1)
+        for i, n in enumerate(names):
+            self.cam_class.addItem(n, i)
+        self.cam_class.blockSignals(False)
+
+    def show_probabilities(self, names: tuple[str, ...], probs, uncertain_below: float) -> None:
+        if probs is None:
+            self.prediction.setText("—")
+            for b in self.bars.values():
+                b.setValue(0)
+                b.setFormat("—")
+            self.confidence_note.setText("")
+            return
+        best = int(probs.argmax())
+        self.prediction.setText(f"AI: {names[best]}  ({probs[best] * 100:.1f} %)")
+        for n, p in zip(names, probs, strict=True):
+            self.bars[n].setValue(round(float(p) * 1000))
+            self.bars[n].setFormat(f"{float(p) * 100:.1f} %")
+        low = float(probs[best]) < uncertain_below
+        self.confidence_note.setText(
+            f"Low confidence (below {uncertain_below:.0%}): review with care." if low else ""
+        )

@@ -1,0 +1,165 @@
+"""Background work for the window: folder classification (ONNX) and Grad-CAM (TF).
+
+* Classification is a superqt generator worker: batched, decode of the next
+  batch overlapping inference of this one, results yielded as they come,
+  cancelled at the next yield when the folder or bundle changes.
+* Grad-CAM runs in one long-lived thread that always takes the *latest*
+  request, so paging quickly through a folder never queues stale work. TF
+  is imported there, on the first request, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import thread_worker
+
+from export.image_input import ImageDecodeError, load_model_gray, read_image, to_model_tensor
+
+log = logging.getLogger(__name__)
+
+MAX_OVERLAY_SIDE = 768
+
+
+def _prepare(path: Path, spec) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return load_model_gray(path, spec), None
+    except ImageDecodeError as exc:
+        return None, exc.reason
+    except Exception as exc:  # a bad file must never stop the folder
+        log.exception("decoding %s failed", path)
+        return None, f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+@thread_worker
+def classify_folder(bundle: Path, paths: list[Path], batch_size: int = 16, prefer: str = "auto"):
+    """Yields ("ready", manifest, provider) once, then ("batch", [(index, probs, error)…])."""
+    from export.bundle import load_bundle
+    from export.onnx_runtime import OnnxClassifier
+
+    manifest = load_bundle(bundle)
+    clf = OnnxClassifier(bundle, manifest, prefer=prefer)
+    yield ("ready", manifest, clf.provider)
+    spec = manifest.input
+    starts = list(range(0, len(paths), batch_size))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxr-prep") as pool:
+
+        def submit(start: int):
+            return [
+                pool.submit(_prepare, paths[i], spec)
+                for i in range(start, min(start + batch_size, len(paths)))
+            ]
+
+        pending = submit(starts[0]) if starts else []
+        for k, start in enumerate(starts):
+            results = [f.result() for f in pending]
+            pending = submit(starts[k + 1]) if k + 1 < len(starts) else []
+            good = [(start + j, g) for j, (g, _) in enumerate(results) if g is not None]
+            out = [(start + j, None, err) for j, (g, err) in enumerate(results) if g is None]
+            if good:
+                probs = clf.probabilities(to_model_tensor(np.stack([g for _, g in good]), spec))
+                out += [(i, p, None) for (i, _), p in zip(good, probs, strict=True)]
+            yield ("batch", out)
+
+
+@dataclass(frozen=True)
+class CamRequest:
+    bundle: Path
+    path: Path
+    class_index: int | None  # None: the predicted class
+    method: str
+    key: tuple
+
+
+class CamService(QObject):
+    """One Grad-CAM thread; ``request`` replaces whatever was waiting."""
+
+    done = Signal(int, object)  # generation, dict with cam/probabilities/… or {"error": text}
+    status = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cond = threading.Condition()
+        self._pending: tuple[int, CamRequest] | None = None
+        self._generation = 0
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._runner = None
+        self._runner_bundle: Path | None = None
+
+    def request(self, req: CamRequest) -> int:
+        with self._cond:
+            self._generation += 1
+            self._pending = (self._generation, req)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="cxr-gradcam", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return self._generation
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                gen, req = self._pending
+                self._pending = None
+            try:
+                result = self._compute(req)
+            except Exception as exc:
+                log.error("Grad-CAM failed: %s", traceback.format_exc())
+                result = {"error": f"{type(exc).__name__}: {exc}", "key": req.key}
+            if not self._stop:
+                self.done.emit(gen, result)
+
+    def _compute(self, req: CamRequest) -> dict:
+        from export.cam import compute_cam, onto_image
+
+        if self._runner is None or self._runner_bundle != req.bundle:
+            self.status.emit("Loading Grad-CAM model (TensorFlow)…")
+            from export.cam_runtime import CamRunner
+
+            self._runner = CamRunner(req.bundle)
+            self._runner_bundle = req.bundle
+            self.status.emit("")
+        m = self._runner.manifest
+        decoded = read_image(req.path)
+        from export.image_input import model_gray
+
+        x = to_model_tensor(model_gray(decoded, m.input), m.input)[None]
+        acts, grads, probs = self._runner.run(x, [req.class_index or 0])
+        cls = req.class_index
+        if cls is None:
+            cls = int(np.argmax(probs[0]))
+            if cls != 0:
+                acts, grads, probs = self._runner.run(x, [cls])
+        cam = compute_cam(req.method, acts, grads)[0]
+        h, w = decoded.meta.height, decoded.meta.width
+        return {
+            "key": req.key,
+            "cam": cam,
+            "overlay": onto_image(cam, (h, w), m.input, MAX_OVERLAY_SIDE),
+            "image_size": (h, w),
+            "class_index": cls,
+            "method": req.method,
+            "probabilities": probs[0],
+            "layer": m.savedmodel.cam_layer,
+        }
