@@ -94,7 +94,7 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     with qtbot.waitSignal(w.classification_finished, timeout=120_000):
         w.open_folder(phantom_folder)
     assert all(e.classified for e in w.entries)
-    bad = [e for e in w.entries if e.rel_path == "zz_broken.png"][0]
+    bad = next(e for e in w.entries if e.rel_path == "zz_broken.png")
     assert bad.error and bad.probabilities is None
     assert "Inference: ONNX Runtime CPU" in w.provider_label.text()
     qtbot.waitUntil(w.view.has_overlay, timeout=120_000)
@@ -124,7 +124,7 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     qtbot.addWidget(w2)
     with qtbot.waitSignal(w2.first_image_shown, timeout=10_000):
         w2.open_folder(phantom_folder)
-    again = [x for x in w2.entries if x.rel_path == rel][0]
+    again = next(x for x in w2.entries if x.rel_path == rel)
     assert again.review.reviewer_class == "Normal" and again.review.note == "check the left base"
     assert w2.side.opacity.value() == 75  # settings persisted
     w2.shutdown()
