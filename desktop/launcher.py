@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", help="model bundle folder")
     p.add_argument("--demo", action="store_true", help="open the bundled demo images")
     p.add_argument(
+        "--install-desktop-entry",
+        action="store_true",
+        help="add cxr-review to the desktop's application menu (double-click launch) and exit",
+    )
+    p.add_argument(
         "--screenshot",
         metavar="PNG",
         help="render the window once the first image is shown, save it, and exit",
@@ -74,6 +79,15 @@ def show_fatal_error(message: str, details: str = "") -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.install_desktop_entry:
+        from desktop.desktop_entry import install_desktop_entry
+
+        try:
+            print(f"cxr-review: installed {install_desktop_entry()}")
+            return 0
+        except OSError as exc:
+            print(f"cxr-review: could not install the desktop entry: {exc}", file=sys.stderr)
+            return 2
     log_path = _setup_logging()
     try:
         from desktop.ui.app import run_app

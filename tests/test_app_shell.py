@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from imaging_factory import png_bytes
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QTextBrowser
 
 from desktop.paths import DEMO_BUNDLE
 from desktop.ui.image_view import ImageView, lookup_table
@@ -122,11 +123,19 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
 
     w2 = MainWindow()
     qtbot.addWidget(w2)
-    with qtbot.waitSignal(w2.first_image_shown, timeout=10_000):
+    w2.set_bundle(DEMO_BUNDLE)
+    with qtbot.waitSignal(w2.classification_finished, timeout=60_000):
         w2.open_folder(phantom_folder)
+    assert w2.cached_hits == len(w2.entries) == 7  # every result came from the cache
     again = next(x for x in w2.entries if x.rel_path == rel)
     assert again.review.reviewer_class == "Normal" and again.review.note == "check the left base"
     assert w2.side.opacity.value() == 75  # settings persisted
+    recent = [a.text() for a in w2.recent_folders_menu.actions()]
+    assert recent[0] == str(phantom_folder)
+    w2.show_model_card()
+    card = w2.model_card_dialog.findChild(QTextBrowser).toPlainText()
+    assert "DEMO MODEL" in card and "Test accuracy" in card and "COVID-19" in card
+    w2.model_card_dialog.close()
     w2.shutdown()
 
 
@@ -196,3 +205,16 @@ def test_demo_screenshot_with_model(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert shot.stat().st_size > 10_000
+
+
+def test_install_desktop_entry(tmp_path, monkeypatch):
+    from desktop import launcher
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    assert launcher.main(["--install-desktop-entry"]) == 0
+    entry = (tmp_path / "share" / "applications" / "cxr-review.desktop").read_text()
+    assert (
+        "Exec=" in entry and "Terminal=false" in entry and "not a medical device" in entry.lower()
+    )
+    icon = entry.split("Icon=")[1].splitlines()[0]
+    assert Path(icon).is_file() and icon.endswith(".svg")

@@ -22,6 +22,11 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cxr-review")
     app.setOrganizationName("cxr-review")
+    from PySide6.QtGui import QIcon
+
+    from desktop.desktop_entry import ICON
+
+    app.setWindowIcon(QIcon(str(ICON)))
 
     folder = Path(args.folder) if args.folder else (DEMO_IMAGES if args.demo else None)
     bundle = Path(args.bundle) if args.bundle else (DEMO_BUNDLE if DEMO_BUNDLE.exists() else None)

@@ -8,19 +8,23 @@ stale answers are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -28,6 +32,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -45,6 +50,14 @@ BANNER = (
     "RESEARCH USE ONLY — not a medical device. AI output must be checked by a qualified reader."
 )
 UNCERTAIN_BELOW = 0.6
+RECENT_MAX = 8
+#: (label, centre, width) on the [0, 1] windowed image
+WINDOW_PRESETS = (
+    ("Full range", 0.5, 1.0),
+    ("Lung", 0.35, 0.7),
+    ("Mediastinum / soft tissue", 0.65, 0.5),
+    ("Bone", 0.8, 0.4),
+)
 
 
 class _Bridge(QObject):
@@ -91,6 +104,7 @@ class MainWindow(QMainWindow):
         self.store: ReviewStore | None = None
         self.reviewer = str(self.settings.value("reviewer", default_reviewer()))
         self._shown_once = False
+        self.cached_hits = 0  # results taken from the prediction cache (for the status and tests)
 
         self.banner = QLabel(BANNER)
         self.banner.setObjectName("banner")
@@ -168,6 +182,8 @@ class MainWindow(QMainWindow):
 
         self._restore_settings()
         self._shortcuts()
+        self._menus()
+        self.setAcceptDrops(True)
 
     # ------------------------------------------------------------------ set-up
 
@@ -227,19 +243,133 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
+        """Stop background work and cut its signals: late results must not reach dead widgets."""
         if self._worker is not None:
             self._worker.quit()
+            self._worker = None
+        for sig in (self._cam.done, self._cam.status):
+            with contextlib.suppress(RuntimeError, TypeError):  # already disconnected
+                sig.disconnect()
         self._cam.shutdown()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             self.store.close()
             self.store = None
 
+    def _menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction("Open folder…", QKeySequence("Ctrl+O"), self.choose_folder)
+        self.recent_folders_menu = file_menu.addMenu("Recent folders")
+        file_menu.addSeparator()
+        file_menu.addAction("Choose model bundle…", self.choose_bundle)
+        self.recent_bundles_menu = file_menu.addMenu("Recent bundles")
+        file_menu.addSeparator()
+        file_menu.addAction("Quit", QKeySequence("Ctrl+Q"), self.close)
+        view = bar.addMenu("&View")
+        view.addAction("Fit (F)", self.view.fit)
+        view.addAction("1:1 pixels", QKeySequence("Ctrl+1"), self.view.one_to_one)
+        view.addAction("Invert (I)", self.view.toggle_invert)
+        view.addAction("Auto window (W)", self.view.auto_window)
+        presets = view.addMenu("Window presets")
+        for label, centre, width in WINDOW_PRESETS:
+            presets.addAction(label, lambda c=centre, w=width: self.view.set_window(c, w))
+        view.addSeparator()
+        view.addAction("Right-drag on the image: window / level").setEnabled(False)
+        settings = bar.addMenu("&Settings")
+        settings.addAction("Reviewer name…", self.ask_reviewer)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction("Model card…", self.show_model_card)
+        help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
+        self._rebuild_recent()
+
+    def _recent(self, key: str) -> list[str]:
+        v = self.settings.value(key, [])
+        return [str(x) for x in (v if isinstance(v, list) else [v] if v else [])]
+
+    def _push_recent(self, key: str, value: str) -> None:
+        items = [value, *[x for x in self._recent(key) if x != value]][:RECENT_MAX]
+        self.settings.setValue(key, items)
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        for menu, key, slot in (
+            (self.recent_folders_menu, "recent_folders", lambda p: self.open_folder(Path(p))),
+            (self.recent_bundles_menu, "recent_bundles", lambda p: self.set_bundle(Path(p))),
+        ):
+            menu.clear()
+            items = self._recent(key)
+            for item in items:
+                act = QAction(item, menu)
+                act.triggered.connect(lambda _c=False, p=item, f=slot: f(p))
+                menu.addAction(act)
+            menu.setEnabled(bool(items))
+
+    def choose_bundle(self) -> None:
+        start = str(self.settings.value("last_bundle", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model bundle folder", start)
+        if folder:
+            self.set_bundle(Path(folder))
+
+    def ask_reviewer(self) -> None:
+        name, ok = QInputDialog.getText(self, "Reviewer", "Your name (stored with every decision):",
+                                        text=self.reviewer)  # fmt: skip
+        if ok and name.strip():
+            self.reviewer = name.strip()
+            self.settings.setValue("reviewer", self.reviewer)
+            self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
+
+    def show_model_card(self) -> None:
+        from desktop.model_card import model_card_html
+
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Model card")
+        lay = QVBoxLayout(dlg)
+        text = QTextBrowser()
+        text.setHtml(
+            model_card_html(self._manifest)
+            if self._manifest is not None
+            else "<p>No verified model bundle is loaded.</p>"
+        )
+        lay.addWidget(text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dlg.reject)
+        lay.addWidget(buttons)
+        dlg.resize(640, 620)
+        self.model_card_dialog = dlg
+        dlg.show()
+
+    def show_shortcuts(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.information(
+            self,
+            "Keyboard shortcuts",
+            "←/→, PgUp/PgDn: previous/next image\n1/2/3: set class (override)\nA: agree with AI\n"
+            "U: uncertain\nH: heatmap on/off\n+/−: heatmap opacity\nF: fit   I: invert\n"
+            "W: auto window   Shift+W: reset window\nCtrl+1: 1:1 pixels   Ctrl+O: open folder",
+        )
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            p = Path(url.toLocalFile())
+            if p.is_dir():
+                self.open_folder(p)
+                return
+            if p.is_file():
+                self.open_folder(p.parent)
+                return
+
     # ------------------------------------------------------------------ bundle & folder
 
     def set_bundle(self, path: Path) -> None:
         """Verification and loading happen in the classification worker, off this thread."""
         self._bundle = Path(path)
+        self._push_recent("recent_bundles", str(self._bundle))
         self._manifest = None
         self._cam_cache.clear()
         self.model_label.setText(f"Model bundle {self._bundle.name}: verifying…")
@@ -282,6 +412,7 @@ class MainWindow(QMainWindow):
         if self.store is not None:
             self.store.close()
         self._folder = folder
+        self._push_recent("recent_folders", str(folder))
         self.store = ReviewStore.for_folder(folder)
         reviews = self.store.all()
         self.entries = []
@@ -305,12 +436,15 @@ class MainWindow(QMainWindow):
     def _start_classification(self) -> None:
         if self._worker is not None:
             self._worker.quit()
-        todo = [e.path for e in self.entries]
+        for e in self.entries:
+            e.probabilities, e.error = None, None
+        items = [(e.path, e.rel_path, e.cache_key[1], e.cache_key[2]) for e in self.entries]
+        cache = self.store.path.parent / "predictions.sqlite" if self.store else None
         self._classifying = True
-        self.progress.setRange(0, max(1, len(todo)))
+        self.progress.setRange(0, max(1, len(items)))
         self.progress.setValue(0)
         self.progress.setVisible(True)
-        worker = classify_folder(self._bundle, todo, _ignore_errors=True)  # handled below
+        worker = classify_folder(self._bundle, items, cache, _ignore_errors=True)  # handled below
         worker.yielded.connect(lambda msg, w=worker: self._on_classified(w, msg))
         worker.errored.connect(lambda exc, w=worker: self._on_classify_error(w, exc))
         worker.finished.connect(lambda w=worker: self._on_classify_finished(w))
@@ -333,11 +467,15 @@ class MainWindow(QMainWindow):
             )
             self.model_label.setText(
                 f"Model: {manifest.model_name} ({manifest.training.backbone}, T="
-                f"{manifest.calibration_temperature:.2f}){demo}"
+                f"{manifest.calibration_temperature:.2f}){demo}   ·   Help ▸ Model card"
+            )
+            self.model_label.setStyleSheet(
+                "padding: 2px 6px;" + (" background: #ffb000; font-weight: 600;" if demo else "")
             )
             self.provider_label.setText(f"Inference: ONNX Runtime {provider}")
             return
-        done = 0
+        if msg[2]:
+            self.cached_hits += len(msg[1])
         for i, probs, err in msg[1]:
             e = self.entries[i]
             e.probabilities, e.error = (np.asarray(probs), None) if err is None else (None, err)

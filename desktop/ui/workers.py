@@ -39,34 +39,65 @@ def _prepare(path: Path, spec) -> tuple[np.ndarray | None, str | None]:
 
 
 @thread_worker
-def classify_folder(bundle: Path, paths: list[Path], batch_size: int = 16, prefer: str = "auto"):
-    """Yields ("ready", manifest, provider) once, then ("batch", [(index, probs, error)…])."""
+def classify_folder(
+    bundle: Path,
+    items: list[tuple[Path, str, int, int]],
+    cache_path: Path | None = None,
+    batch_size: int = 16,
+    prefer: str = "auto",
+):
+    """Yields ("ready", manifest, provider), then ("batch", [(index, probs, error)…], cached).
+
+    ``items`` are (path, relative path, size, mtime_ns); results already in the
+    prediction cache for this exact file and model are yielded first, the rest
+    are classified in batches and added to the cache.
+    """
+    from desktop.prediction_cache import PredictionCache
     from export.bundle import load_bundle
     from export.onnx_runtime import OnnxClassifier
 
     manifest = load_bundle(bundle)
     clf = OnnxClassifier(bundle, manifest, prefer=prefer)
     yield ("ready", manifest, clf.provider)
+    sha = manifest.files[manifest.onnx.file]
+    cache = PredictionCache(cache_path) if cache_path is not None else None
+    todo: list[int] = []
+    hits = []
+    for i, (_p, rel, size, mtime) in enumerate(items):
+        got = cache.get(rel, size, mtime, sha) if cache else None
+        if got is None:
+            todo.append(i)
+        else:
+            hits.append((i, got[0], got[1]))
+    if hits:
+        yield ("batch", hits, True)
     spec = manifest.input
-    starts = list(range(0, len(paths), batch_size))
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxr-prep") as pool:
+    batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxr-prep") as pool:
 
-        def submit(start: int):
-            return [
-                pool.submit(_prepare, paths[i], spec)
-                for i in range(start, min(start + batch_size, len(paths)))
-            ]
+            def submit(batch: list[int]):
+                return [pool.submit(_prepare, items[i][0], spec) for i in batch]
 
-        pending = submit(starts[0]) if starts else []
-        for k, start in enumerate(starts):
-            results = [f.result() for f in pending]
-            pending = submit(starts[k + 1]) if k + 1 < len(starts) else []
-            good = [(start + j, g) for j, (g, _) in enumerate(results) if g is not None]
-            out = [(start + j, None, err) for j, (g, err) in enumerate(results) if g is None]
-            if good:
-                probs = clf.probabilities(to_model_tensor(np.stack([g for _, g in good]), spec))
-                out += [(i, p, None) for (i, _), p in zip(good, probs, strict=True)]
-            yield ("batch", out)
+            pending = submit(batches[0]) if batches else []
+            for k, batch in enumerate(batches):
+                results = [f.result() for f in pending]
+                pending = submit(batches[k + 1]) if k + 1 < len(batches) else []
+                good = [(i, g) for i, (g, _) in zip(batch, results, strict=True) if g is not None]
+                out = [
+                    (i, None, err) for i, (g, err) in zip(batch, results, strict=True) if g is None
+                ]
+                if good:
+                    probs = clf.probabilities(to_model_tensor(np.stack([g for _, g in good]), spec))
+                    out += [(i, p, None) for (i, _), p in zip(good, probs, strict=True)]
+                if cache:
+                    cache.put_many(
+                        [(items[i][1], items[i][2], items[i][3], sha, p, e) for i, p, e in out]
+                    )
+                yield ("batch", out, False)
+    finally:
+        if cache:
+            cache.close()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,75 @@
+"""AI results cached per file: (relative path, size, mtime, bundle's ONNX hash) -> probabilities.
+
+Reopening a folder shows earlier results at once; a changed file or another
+model misses the cache. Kept beside the reviews (``.cxr-review/``) but in
+its own file: losing it costs only recomputation, so it does not need the
+review database's fsync on every write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    rel_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    model_sha TEXT NOT NULL,
+    probabilities TEXT,
+    error TEXT,
+    PRIMARY KEY (rel_path, model_sha)
+);
+"""
+
+
+class PredictionCache:
+    """One connection per thread; opening is cheap."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(
+        self, rel_path: str, size: int, mtime_ns: int, model_sha: str
+    ) -> tuple[np.ndarray | None, str | None] | None:
+        row = self._db.execute(
+            "SELECT probabilities, error FROM predictions WHERE rel_path = ? AND model_sha = ? "
+            "AND size = ? AND mtime_ns = ?",
+            (rel_path, model_sha, size, mtime_ns),
+        ).fetchone()
+        if row is None:
+            return None
+        probs = None if row[0] is None else np.asarray(json.loads(row[0]), np.float32)
+        return probs, row[1]
+
+    def put_many(
+        self, rows: list[tuple[str, int, int, str, np.ndarray | None, str | None]]
+    ) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        rel,
+                        size,
+                        mtime,
+                        sha,
+                        None if p is None else json.dumps([float(v) for v in p]),
+                        err,
+                    )
+                    for rel, size, mtime, sha, p, err in rows
+                ],
+            )

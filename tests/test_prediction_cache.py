@@ -1,0 +1,51 @@
+"""Cached AI results are reused only for the same file state and the same model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from desktop.folder_model import Entry, visible_rows
+from desktop.prediction_cache import PredictionCache
+from desktop.review_store import Review
+
+
+def test_cache_hits_only_for_same_file_and_model(tmp_path):
+    c = PredictionCache(tmp_path / "p.sqlite")
+    p = np.array([0.1, 0.7, 0.2], np.float32)
+    c.put_many([("a.png", 10, 111, "sha1", p, None), ("b.png", 5, 1, "sha1", None, "truncated")])
+    got, err = c.get("a.png", 10, 111, "sha1")
+    np.testing.assert_allclose(got, p)
+    assert err is None
+    assert c.get("b.png", 5, 1, "sha1") == (None, "truncated")
+    assert c.get("a.png", 11, 111, "sha1") is None  # size changed
+    assert c.get("a.png", 10, 112, "sha1") is None  # modified
+    assert c.get("a.png", 10, 111, "sha2") is None  # another model
+    c.close()
+
+
+def _e(name, probs=None, error=None, decision=None):
+    review = Review(name, decision, None, None, None, "", "x", "t") if decision else None
+    return Entry(path=Path("/nowhere") / name, rel_path=name, error=error, review=review,
+                 probabilities=None if probs is None else np.array(probs))  # fmt: skip
+
+
+NAMES = ("COVID-19", "Normal", "Pneumonia")
+
+
+def test_filters_and_sorts():
+    es = [
+        _e("c.png", [0.9, 0.05, 0.05]),
+        _e("a.png", [0.4, 0.35, 0.25], decision="agree"),
+        _e("b.png", error="truncated"),
+        _e("d.png", [0.1, 0.2, 0.7]),
+    ]
+    assert visible_rows(es, NAMES) == [1, 2, 0, 3]
+    assert visible_rows(es, NAMES, filter_name="COVID-19") == [1, 0]  # a.png, c.png
+    assert visible_rows(es, NAMES, filter_name="Errors") == [2]
+    assert visible_rows(es, NAMES, filter_name="Not reviewed") == [2, 0, 3]
+    assert visible_rows(es, NAMES, filter_name="Uncertain AI") == [1]
+    assert visible_rows(es, NAMES, sort_name="Most uncertain first") == [1, 3, 0, 2]
+    assert visible_rows(es, NAMES, sort_name="Confidence (high first)") == [0, 3, 1, 2]
+    assert visible_rows(es, NAMES, sort_name="AI class")[:3] == [1, 0, 3]
