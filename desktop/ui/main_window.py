@@ -8,7 +8,6 @@ stale answers are dropped.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -104,6 +103,7 @@ class MainWindow(QMainWindow):
         self.store: ReviewStore | None = None
         self.reviewer = str(self.settings.value("reviewer", default_reviewer()))
         self._shown_once = False
+        self._is_shut_down = False
         self.cached_hits = 0  # results taken from the prediction cache (for the status and tests)
 
         self.banner = QLabel(BANNER)
@@ -244,12 +244,14 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop background work and cut its signals: late results must not reach dead widgets."""
+        if self._is_shut_down:
+            return
+        self._is_shut_down = True
         if self._worker is not None:
             self._worker.quit()
             self._worker = None
         for sig in (self._cam.done, self._cam.status):
-            with contextlib.suppress(RuntimeError, TypeError):  # already disconnected
-                sig.disconnect()
+            sig.disconnect()
         self._cam.shutdown()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
