@@ -4,4 +4,5 @@ import sys
 
 from desktop.launcher import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the Grad-CAM child process re-imports this module (spawn)
+    sys.exit(main())

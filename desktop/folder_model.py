@@ -49,6 +49,16 @@ class Entry:
         return "? uncertain"
 
 
+def format_probability(p: float, digits: int = 1) -> str:
+    """Never print 100 % or 0 %: a model is not certain, and a reviewer should not read it so."""
+    hi = 1.0 - 0.5 * 10 ** -(digits + 2)
+    if p >= hi:
+        return f">{100 - 10**-digits:.{digits}f} %" if digits else ">99 %"
+    if p <= 1.0 - hi:
+        return f"<{10**-digits:.{digits}f} %" if digits else "<1 %"
+    return f"{p * 100:.{digits}f} %"
+
+
 def file_key(path: Path) -> tuple:
     """What makes a cached prediction stale: the file changed (size or time)."""
     try:

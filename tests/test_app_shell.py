@@ -42,7 +42,8 @@ def phantom_folder(tmp_path):
 
 
 def _names(w):
-    return [w.table.item(r, 0).text() for r in range(w.table.rowCount())]
+    m = w.table_model
+    return [m.data(m.index(r, 0)) for r in range(m.rowCount())]
 
 
 def test_open_page_and_bad_file_without_a_model(qtbot, folder):
@@ -101,7 +102,7 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     qtbot.waitUntil(w.view.has_overlay, timeout=120_000)
     timer.stop()
     # the GUI thread kept ticking while classifying and loading TF for Grad-CAM
-    assert max(gaps[5:], default=0) < 0.5, f"GUI stalled {max(gaps):.3f} s"
+    assert max(gaps[5:], default=0) < 0.1, f"GUI stalled {max(gaps[5:]):.3f} s"
 
     overlay = w.view.overlay_item.image
     w.side.opacity.setValue(75)

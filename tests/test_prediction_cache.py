@@ -49,3 +49,14 @@ def test_filters_and_sorts():
     assert visible_rows(es, NAMES, sort_name="Most uncertain first") == [1, 3, 0, 2]
     assert visible_rows(es, NAMES, sort_name="Confidence (high first)") == [0, 3, 1, 2]
     assert visible_rows(es, NAMES, sort_name="AI class")[:3] == [1, 0, 3]
+
+
+def test_probabilities_never_print_as_certain():
+    from desktop.folder_model import format_probability
+
+    assert format_probability(1.0) == ">99.9 %"
+    assert format_probability(0.99996) == ">99.9 %"
+    assert format_probability(0.9994) == "99.9 %"
+    assert format_probability(0.0) == "<0.1 %"
+    assert format_probability(0.5) == "50.0 %"
+    assert format_probability(0.999, 0) == ">99 %" and format_probability(0.42, 0) == "42 %"

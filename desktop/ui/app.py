@@ -29,7 +29,15 @@ def run_app(args: argparse.Namespace) -> int:
     app.setWindowIcon(QIcon(str(ICON)))
 
     folder = Path(args.folder) if args.folder else (DEMO_IMAGES if args.demo else None)
-    bundle = Path(args.bundle) if args.bundle else (DEMO_BUNDLE if DEMO_BUNDLE.exists() else None)
+    from PySide6.QtCore import QSettings
+
+    last = QSettings().value("last_bundle", "")
+    if args.bundle:
+        bundle = Path(args.bundle)
+    elif args.demo or not last or not Path(str(last)).is_dir():
+        bundle = DEMO_BUNDLE if DEMO_BUNDLE.exists() else None  # the demo when none is configured
+    else:
+        bundle = Path(str(last))
     window = MainWindow()
     window.show()
     app.processEvents()  # the window is on screen before any model work starts

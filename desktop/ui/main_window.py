@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from desktop.folder_model import FILTERS, SORTS, Entry, file_key, visible_rows
 from desktop.review_store import ReviewStore, default_reviewer
+from desktop.ui.file_table import FileTableModel
 from desktop.ui.image_view import ImageView
 from desktop.ui.side_panel import SidePanel
 from desktop.ui.workers import CamRequest, CamService, classify_folder
@@ -62,7 +62,7 @@ WINDOW_PRESETS = (
 class _Bridge(QObject):
     """Carries pool results to the GUI thread (queued connections)."""
 
-    loaded = Signal(int, object, object)  # generation, DecodedImage | None, error | None
+    loaded = Signal(int, object, object)  # generation, (DecodedImage, windowed) | None, error
     scanned = Signal(int, object, object)  # generation, list[Path] | None, error | None
 
 
@@ -131,20 +131,25 @@ class MainWindow(QMainWindow):
         top.addWidget(self.sort_box)
         top.addStretch(1)
 
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["File", "AI", "p", "Review"])
+        self.table_model = FileTableModel(UNCERTAIN_BELOW)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in (1, 2, 3):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        for c, width in ((1, 86), (2, 52), (3, 92)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(c, width)
         self.table.setMinimumWidth(360)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the file name's end
-        self.table.currentCellChanged.connect(lambda row, *_: self._select_row(row))
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda cur, _prev: self._select_row(cur.row())
+        )
 
         self.view = ImageView()
         self.side = SidePanel()
@@ -461,6 +466,7 @@ class MainWindow(QMainWindow):
             self._manifest = manifest
             self._provider = provider
             self._class_names = tuple(manifest.class_names)
+            self.table_model.class_names = self._class_names
             self.side.set_classes(self._class_names)
             demo = (
                 "  —  DEMO model trained on synthetic phantoms"
@@ -468,8 +474,8 @@ class MainWindow(QMainWindow):
                 else ""
             )
             self.model_label.setText(
-                f"Model: {manifest.model_name} ({manifest.training.backbone}, T="
-                f"{manifest.calibration_temperature:.2f}){demo}   ·   Help ▸ Model card"
+                f"Model: {manifest.model_name}  ·  T = {manifest.calibration_temperature:.2f}"
+                f"{demo}   ·   Help ▸ Model card"
             )
             self.model_label.setStyleSheet(
                 "padding: 2px 6px;" + (" background: #ffb000; font-weight: 600;" if demo else "")
@@ -524,44 +530,23 @@ class MainWindow(QMainWindow):
             self.entries, self._class_names, filter_name=self.filter_box.currentText(),
             sort_name=self.sort_box.currentText(), uncertain_below=UNCERTAIN_BELOW,
         )  # fmt: skip
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(self._rows))
-        for r, i in enumerate(self._rows):
-            self._fill_row(r, self.entries[i])
-        self.table.blockSignals(False)
+        self.table_model.reset(self.entries, self._rows, self._class_names)
         if keep is not None and keep in self._rows:
-            self.table.setCurrentCell(self._rows.index(keep), 0)
+            self._set_current_row(self._rows.index(keep))
         elif self._rows:
-            self.table.setCurrentCell(0, 0)
-            self._select_row(0)
+            self._set_current_row(0)
 
-    def _fill_row(self, r: int, e: Entry) -> None:
-        pred = e.predicted(self._class_names) if self._class_names else None
-        conf = e.confidence
-        cells = [
-            e.rel_path,
-            "error" if e.error else (pred or "…"),
-            "" if conf is None else f"{conf * 100:.0f}%",
-            e.status_text(),
-        ]
-        for c, text in enumerate(cells):
-            item = QTableWidgetItem(text)
-            if e.error:
-                item.setForeground(Qt.GlobalColor.red)
-                item.setToolTip(e.error)
-            elif conf is not None and conf < UNCERTAIN_BELOW and c in (1, 2):
-                item.setForeground(Qt.GlobalColor.darkYellow)
-                item.setToolTip("low AI confidence")
-            self.table.setItem(r, c, item)
+    def _set_current_row(self, r: int) -> None:
+        self.table.setCurrentIndex(self.table_model.index(r, 0))
+        self._select_row(r)  # no-op when the row's image is already the current one
 
     def _update_row(self, i: int) -> None:
-        if i in self._rows:
-            self._fill_row(self._rows.index(i), self.entries[i])
+        self.table_model.entry_changed(i)
 
     def step(self, delta: int) -> None:
         if self._rows:
-            r = min(max(self.table.currentRow() + delta, 0), len(self._rows) - 1)
-            self.table.setCurrentCell(r, 0)
+            r = min(max(self.table.currentIndex().row() + delta, 0), len(self._rows) - 1)
+            self.table.setCurrentIndex(self.table_model.index(r, 0))
 
     def _select_row(self, row: int) -> None:
         if not 0 <= row < len(self._rows):
@@ -579,7 +564,8 @@ class MainWindow(QMainWindow):
             if gen != self._generation:  # superseded before it started
                 return
             try:
-                self._bridge.loaded.emit(gen, read_image(path), None)
+                decoded = read_image(path)
+                self._bridge.loaded.emit(gen, (decoded, windowed(decoded)), None)
             except ImageDecodeError as exc:
                 self._bridge.loaded.emit(gen, None, exc.reason)
             except Exception as exc:
@@ -591,17 +577,18 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ current image
 
-    def _on_loaded(self, gen: int, decoded: DecodedImage | None, error: str | None) -> None:
+    def _on_loaded(self, gen: int, loaded: tuple | None, error: str | None) -> None:
         if gen != self._generation or self._current is None:
             return
         e = self.entries[self._current]
+        decoded, image01 = loaded if loaded is not None else (None, None)
         if decoded is None:
             self._decoded = None
             self.view.show_message(f"Cannot show this file:\n{error}")
             self.statusBar().showMessage(f"{e.rel_path}: {error}")
             return
         self._decoded = decoded
-        self.view.set_image(windowed(decoded))
+        self.view.set_image(image01)
         self.view.fit()
         m = decoded.meta
         self.statusBar().showMessage(

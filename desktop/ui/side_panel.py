@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.folder_model import format_probability
 from desktop.ui.image_view import COLORMAPS
 
 CAM_METHODS = (("Grad-CAM", "gradcam"), ("Grad-CAM++", "gradcam++"), ("HiResCAM", "hirescam"))
@@ -84,15 +85,15 @@ class SidePanel(QWidget):
         form.addRow(self.cam_status)
         lay.addWidget(heat)
 
-        rev = QGroupBox("Your review")
+        rev = QGroupBox("Your review   (keys A · 1/2/3 · U)")
         rlay = QVBoxLayout(rev)
-        self.agree = QPushButton("Agree with AI (A)")
+        self.agree = QPushButton("Agree with AI")
         self.agree.clicked.connect(lambda: self.decision_requested.emit("agree", None))
         rlay.addWidget(self.agree)
         self.class_buttons: list[QPushButton] = []
         self._class_row = QHBoxLayout()
         rlay.addLayout(self._class_row)
-        self.uncertain = QPushButton("Uncertain (U)")
+        self.uncertain = QPushButton("Uncertain")
         self.uncertain.clicked.connect(lambda: self.decision_requested.emit("uncertain", None))
         rlay.addWidget(self.uncertain)
         self.review_state = QLabel("Not reviewed")
@@ -125,7 +126,8 @@ class SidePanel(QWidget):
             b.setParent(None)
         self.class_buttons = []
         for i, n in enumerate(names, start=1):
-            b = QPushButton(f"{n} ({i})")
+            b = QPushButton(n)
+            b.setToolTip(f"Override: the image shows {n} (key {i})")
             b.clicked.connect(
                 lambda _c=False, name=n: self.decision_requested.emit("override", name)
             )
@@ -147,10 +149,10 @@ class SidePanel(QWidget):
             self.confidence_note.setText("")
             return
         best = int(probs.argmax())
-        self.prediction.setText(f"AI: {names[best]}  ({probs[best] * 100:.1f} %)")
+        self.prediction.setText(f"AI: {names[best]}  ({format_probability(float(probs[best]))})")
         for n, p in zip(names, probs, strict=True):
             self.bars[n].setValue(round(float(p) * 1000))
-            self.bars[n].setFormat(f"{float(p) * 100:.1f} %")
+            self.bars[n].setFormat(format_probability(float(p)))
         low = float(probs[best]) < uncertain_below
         self.confidence_note.setText(
             f"Low confidence (below {uncertain_below:.0%}): review with care." if low else ""

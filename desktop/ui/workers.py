@@ -3,16 +3,15 @@
 * Classification is a superqt generator worker: batched, decode of the next
   batch overlapping inference of this one, results yielded as they come,
   cancelled at the next yield when the folder or bundle changes.
-* Grad-CAM runs in one long-lived thread that always takes the *latest*
-  request, so paging quickly through a folder never queues stale work. TF
-  is imported there, on the first request, never on the GUI thread.
+* Grad-CAM: one long-lived thread always takes the *latest* request, so
+  paging quickly through a folder never queues stale work, and hands it to
+  a child process where TensorFlow lives (see ``desktop.cam_process``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import thread_worker
 
-from export.image_input import ImageDecodeError, load_model_gray, read_image, to_model_tensor
+from export.image_input import ImageDecodeError, load_model_gray, to_model_tensor
 
 log = logging.getLogger(__name__)
-
-MAX_OVERLAY_SIDE = 768
 
 
 def _prepare(path: Path, spec) -> tuple[np.ndarray | None, str | None]:
@@ -110,20 +107,22 @@ class CamRequest:
 
 
 class CamService(QObject):
-    """One Grad-CAM thread; ``request`` replaces whatever was waiting."""
+    """One Grad-CAM thread driving a child process; ``request`` replaces whatever was waiting."""
 
     done = Signal(int, object)  # generation, dict with cam/probabilities/… or {"error": text}
     status = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
+        from desktop.cam_process import CamProcess
+
         self._cond = threading.Condition()
         self._pending: tuple[int, CamRequest] | None = None
         self._generation = 0
         self._stop = False
         self._thread: threading.Thread | None = None
-        self._runner = None
-        self._runner_bundle: Path | None = None
+        self._proc = CamProcess()
+        self._loaded_bundle: Path | None = None
 
     def request(self, req: CamRequest) -> int:
         with self._cond:
@@ -143,6 +142,8 @@ class CamService(QObject):
         with self._cond:
             self._stop = True
             self._cond.notify()
+        if self._thread is None:
+            self._proc.close()
 
     def _loop(self) -> None:
         while True:
@@ -150,47 +151,17 @@ class CamService(QObject):
                 while self._pending is None and not self._stop:
                     self._cond.wait()
                 if self._stop:
+                    self._proc.close()
                     return
                 gen, req = self._pending
                 self._pending = None
-            try:
-                result = self._compute(req)
-            except Exception as exc:
-                log.error("Grad-CAM failed: %s", traceback.format_exc())
-                result = {"error": f"{type(exc).__name__}: {exc}", "key": req.key}
+            if req.bundle != self._loaded_bundle:
+                self.status.emit("Loading the Grad-CAM model (TensorFlow, first time only)…")
+            result = self._proc.compute(req.bundle, req.path, req.class_index, req.method)
+            if "error" in result:
+                log.error("Grad-CAM failed: %s", result.get("trace", result["error"]))
+            else:
+                self._loaded_bundle = req.bundle
+            result["key"] = req.key
             if not self._stop:
                 self.done.emit(gen, result)
-
-    def _compute(self, req: CamRequest) -> dict:
-        from export.cam import compute_cam, onto_image
-
-        if self._runner is None or self._runner_bundle != req.bundle:
-            self.status.emit("Loading Grad-CAM model (TensorFlow)…")
-            from export.cam_runtime import CamRunner
-
-            self._runner = CamRunner(req.bundle)
-            self._runner_bundle = req.bundle
-            self.status.emit("")
-        m = self._runner.manifest
-        decoded = read_image(req.path)
-        from export.image_input import model_gray
-
-        x = to_model_tensor(model_gray(decoded, m.input), m.input)[None]
-        acts, grads, probs = self._runner.run(x, [req.class_index or 0])
-        cls = req.class_index
-        if cls is None:
-            cls = int(np.argmax(probs[0]))
-            if cls != 0:
-                acts, grads, probs = self._runner.run(x, [cls])
-        cam = compute_cam(req.method, acts, grads)[0]
-        h, w = decoded.meta.height, decoded.meta.width
-        return {
-            "key": req.key,
-            "cam": cam,
-            "overlay": onto_image(cam, (h, w), m.input, MAX_OVERLAY_SIDE),
-            "image_size": (h, w),
-            "class_index": cls,
-            "method": req.method,
-            "probabilities": probs[0],
-            "layer": m.savedmodel.cam_layer,
-        }

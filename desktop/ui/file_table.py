@@ -1,0 +1,75 @@
+"""The file list as a model/view table: O(1) per updated row, fine for thousands of files.
+
+(A QTableWidget with auto-sized columns re-measured every row on every
+update: 0.8 s for 200 files, which froze the window.)
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from desktop.folder_model import Entry, format_probability
+
+HEADERS = ("File", "AI", "p", "Review")
+LOW = QColor("#b07800")
+ERR = QColor("#c0392b")
+
+
+class FileTableModel(QAbstractTableModel):
+    def __init__(self, uncertain_below: float) -> None:
+        super().__init__()
+        self.entries: list[Entry] = []
+        self.rows: list[int] = []
+        self.class_names: tuple[str, ...] = ()
+        self.uncertain_below = uncertain_below
+
+    def reset(self, entries: list[Entry], rows: list[int], class_names: tuple[str, ...]) -> None:
+        self.beginResetModel()
+        self.entries, self.rows, self.class_names = entries, rows, class_names
+        self.endResetModel()
+
+    def entry_changed(self, index: int) -> None:
+        try:
+            r = self.rows.index(index)
+        except ValueError:
+            return
+        self.dataChanged.emit(self.index(r, 0), self.index(r, len(HEADERS) - 1))
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        e = self.entries[self.rows[index.row()]]
+        col = index.column()
+        conf = e.confidence
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return e.rel_path
+            if col == 1:
+                return "error" if e.error else (e.predicted(self.class_names) or "…")
+            if col == 2:
+                return "" if conf is None else format_probability(conf, 0)
+            return e.status_text()
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if e.error:
+                return ERR
+            if conf is not None and conf < self.uncertain_below and col in (1, 2):
+                return LOW
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if e.error:
+                return e.error
+            if conf is not None and conf < self.uncertain_below:
+                return "low AI confidence"
+            return e.rel_path
+        return None
