@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from desktop.errors import CliError
+
 #: name -> (module with add_arguments(parser) and run(args), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "phantoms": (
@@ -23,11 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("training.evaluate_cmd", "metrics of a bundle on any data set"),
     "export": ("training.export_cmd", "(re)export a bundle from a training run, optionally int8"),
+    "classify": (
+        "desktop.classify_cmd",
+        "classify a folder into a CSV, optionally with heatmap PNGs",
+    ),
+    "report": ("desktop.ui.report_cmd", "annotated PDF report of a folder"),
 }
-
-
-class CliError(Exception):
-    """An expected failure: shown as one line, exit status 2."""
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:

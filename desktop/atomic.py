@@ -1,0 +1,43 @@
+"""Atomic file writes: a temporary file in the target folder, fsync, then rename.
+
+A full disk or a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, _umask_mode())  # mkstemp makes 0600; the result should look like any new file
+    return fd, tmp
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    target = Path(path)
+    fd, tmp = _temp_beside(target)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_temp_path(path: str | os.PathLike[str]) -> Path:
+    """A fresh temporary path beside ``path`` for writers that need a file name (e.g. PDF)."""
+    fd, tmp = _temp_beside(Path(path))
+    os.close(fd)
+    return Path(tmp)

@@ -1,0 +1,89 @@
+"""``cxr classify FOLDER --bundle B --out results.csv [--heatmaps DIR]``: headless batch."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import time
+from pathlib import Path
+
+from desktop.atomic import atomic_write_bytes
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="folder of images (searched recursively)")
+    p.add_argument("--bundle", required=True, help="model bundle folder")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument(
+        "--heatmaps", metavar="DIR", help="also write a full-resolution overlay PNG per image"
+    )
+    p.add_argument("--cam-method", choices=("gradcam", "gradcam++", "hirescam"), default="gradcam")
+    p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the PNGs (0-1)")
+    p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
+
+
+def review_columns(r) -> list[str]:
+    """decision, reviewer class, reviewer, time, note (empty when not reviewed)."""
+    if r is None:
+        return ["", "", "", "", ""]
+    return [r.decision or "", r.reviewer_class or "", r.reviewer, r.updated_at, r.note]
+
+
+def run(args: argparse.Namespace) -> int:
+    from desktop.batch import run_folder
+    from desktop.errors import CliError
+    from desktop.overlay import composite
+    from export.bundle import load_bundle
+    from export.image_input import windowed
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CliError(f"{out} exists; use --force to replace it")
+    if not 0.0 <= args.opacity <= 1.0:
+        raise CliError("--opacity must be between 0 and 1")
+    manifest = load_bundle(args.bundle)
+    names = manifest.class_names
+    sha = manifest.files[manifest.onnx.file][:16]
+    heat_dir = Path(args.heatmaps) if args.heatmaps else None
+    if heat_dir:
+        heat_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if done == total or time.perf_counter() - last[0] > 2:
+            last[0] = time.perf_counter()
+            print(f"classify: {done}/{total}", file=sys.stderr, flush=True)
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "status", "error", "predicted", *[f"p_{n}" for n in names], "model", "bundle_sha256",
+                "provider", "reviewer_decision", "reviewer_class", "reviewer", "reviewed_at", "note"])  # fmt: skip
+    n = n_err = 0
+    gen = run_folder(args.folder, args.bundle, cam_method=args.cam_method if heat_dir else None,
+                     prefer=args.provider, progress=progress)  # fmt: skip
+    provider = ""
+    for rec in gen:
+        provider = provider or getattr(run_folder, "provider", "")
+        n += 1
+        n_err += rec.status != "ok"
+        probs = [] if rec.probabilities is None else [f"{float(p):.6f}" for p in rec.probabilities]
+        w.writerow([rec.rel_path, rec.status, rec.error, rec.predicted(names),
+                    *(probs or [""] * len(names)), manifest.model_name, sha, provider,
+                    *review_columns(rec.review)])  # fmt: skip
+        if heat_dir and rec.decoded is not None:
+            import cv2
+
+            rgb = composite(windowed(rec.decoded), rec.heat, args.opacity)
+            ok, png = cv2.imencode(".png", rgb[..., ::-1])
+            if not ok:
+                raise OSError(f"could not encode the heatmap PNG for {rec.rel_path}")
+            target = heat_dir / (rec.rel_path.replace("/", "__") + ".heatmap.png")
+            atomic_write_bytes(target, png.tobytes())
+    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+    print(f"classify: {n} files ({n_err} unreadable) in {time.perf_counter() - t0:.1f} s -> {out}",
+          file=sys.stderr)  # fmt: skip
+    return 0

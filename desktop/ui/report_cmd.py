@@ -1,0 +1,78 @@
+"""``cxr report FOLDER --bundle B --out report.pdf``: the annotated PDF, headless.
+
+Qt is imported inside :func:`run` (the ``cxr`` parser imports this module),
+and the PDF is written to a temporary file that replaces the target only
+when complete: a failed write loses nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="folder of images (searched recursively)")
+    p.add_argument("--bundle", required=True, help="model bundle folder")
+    p.add_argument("--out", required=True, help="PDF file to write")
+    p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0-1 (default 0.5)")
+    p.add_argument("--cam-method", choices=("gradcam", "gradcam++", "hirescam"), default="gradcam")
+    p.add_argument("--reviewer", default=None, help="name on the cover (default: the OS user)")
+    p.add_argument("--only", default=None, help="comma-separated relative paths to include")
+    p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--force", action="store_true", help="replace an existing PDF")
+
+
+def run(args: argparse.Namespace) -> int:
+    from desktop.atomic import atomic_temp_path
+    from desktop.batch import run_folder
+    from desktop.errors import CliError
+    from desktop.review_store import default_reviewer
+    from export.bundle import load_bundle
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CliError(f"{out} exists; use --force to replace it")
+    if not 0.0 <= args.opacity <= 1.0:
+        raise CliError("--opacity must be between 0 and 1")
+    if not out.parent.is_dir():
+        raise CliError(f"folder {out.parent} does not exist")
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtGui import QGuiApplication
+
+    from desktop.ui.report_pdf import write_report
+
+    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # fonts for the PDF writer
+    manifest = load_bundle(args.bundle)
+    only = {s.strip() for s in args.only.split(",")} if args.only else None
+    t0 = time.perf_counter()
+    first = list(run_folder(args.folder, args.bundle, only=only, prefer=args.provider))
+    if not first:
+        raise CliError(f"no images in {args.folder}")
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if done == total or time.perf_counter() - last[0] > 2:
+            last[0] = time.perf_counter()
+            print(f"report: page {done}/{total}", file=sys.stderr, flush=True)
+
+    pages = run_folder(args.folder, args.bundle, cam_method=args.cam_method, only=only,
+                       keep_images=True, prefer=args.provider)  # fmt: skip
+    tmp = atomic_temp_path(out)
+    try:
+        n = write_report(tmp, manifest, folder=Path(args.folder).resolve(),
+                         reviewer=args.reviewer or default_reviewer(), first_pass=first, pages=pages,
+                         opacity=args.opacity, cam_method=args.cam_method, progress=progress)  # fmt: skip
+        if tmp.stat().st_size == 0:
+            raise OSError("the PDF writer produced an empty file")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    del app
+    print(f"report: {n} pages, {len(first)} images in {time.perf_counter() - t0:.1f} s -> {out}",
+          file=sys.stderr)  # fmt: skip
+    return 0

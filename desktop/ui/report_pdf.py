@@ -1,0 +1,288 @@
+"""Annotated PDF report with Qt's own PDF writer, one page at a time (memory stays flat).
+
+Pages: a cover (folder, date, reviewer, model and its test metrics,
+intended use, counts, AI-vs-reviewer agreement), one page per image (plain
+image beside the heatmap overlay at the chosen opacity, colour bar,
+probability bars, AI class, the reviewer's decision and note, CAM method
+and layer), and a summary table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QMarginsF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
+
+from desktop.batch import Record
+from desktop.folder_model import format_probability
+from desktop.overlay import colormap_rgb, composite
+from export.bundle import Manifest
+from export.image_input import windowed
+
+DPI = 150
+MAX_IMAGE_SIDE = 900
+YELLOW = QColor("#f2c200")
+
+
+def _qimage(rgb: np.ndarray) -> QImage:
+    h, w, _ = rgb.shape
+    data = np.ascontiguousarray(rgb)
+    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _shrink(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = min(1.0, MAX_IMAGE_SIDE / max(h, w))
+    if s >= 1.0:
+        return rgb
+    return cv2.resize(
+        rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
+    )
+
+
+class ReportWriter:
+    def __init__(self, path: Path, manifest: Manifest, *, title: str = "cxr-review report") -> None:
+        self.manifest = manifest
+        self.pdf = QPdfWriter(str(path))
+        self.pdf.setResolution(DPI)
+        self.pdf.setTitle(title)
+        self.pdf.setCreator("cxr-review (research use only)")
+        self.pdf.setPageLayout(
+            QPageLayout(
+                QPageSize(QPageSize.PageSizeId.A4),
+                QPageLayout.Orientation.Portrait,
+                QMarginsF(12, 12, 12, 12),
+                QPageLayout.Unit.Millimeter,
+            )
+        )
+        self.painter = QPainter(self.pdf)
+        self.w = self.pdf.width()
+        self.h = self.pdf.height()
+        self.page = 0
+        self._first = True
+
+    # ------------------------------------------------------------------ helpers
+
+    def _new_page(self) -> None:
+        if not self._first:
+            self.pdf.newPage()
+        self._first = False
+        self.page += 1
+        p = self.painter
+        p.fillRect(QRectF(0, 0, self.w, 40), YELLOW)
+        self._text(QRectF(0, 0, self.w, 40), "RESEARCH USE ONLY — not a medical device",
+                   9, bold=True, align=Qt.AlignmentFlag.AlignCenter)  # fmt: skip
+        footer = f"{self.manifest.model_name}   ·   page {self.page}"
+        self._text(QRectF(0, self.h - 30, self.w, 30), footer, 7, color="#555555",
+                   align=Qt.AlignmentFlag.AlignRight)  # fmt: skip
+
+    def _text(self, rect: QRectF, text: str, size: float, *, bold: bool = False,
+              color: str = "#000000", align=Qt.AlignmentFlag.AlignLeft) -> QRectF:  # fmt: skip
+        p = self.painter
+        f = QFont("DejaVu Sans")
+        f.setPointSizeF(size)
+        f.setBold(bold)
+        p.setFont(f)
+        p.setPen(QColor(color))
+        flags = align | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+        return p.drawText(rect, flags, text)
+
+    def _line(self, y: float, text: str, size: float = 9, **kw) -> float:
+        r = self._text(QRectF(0, y, self.w, self.h - y), text, size, **kw)
+        return y + r.height() + 6
+
+    # ------------------------------------------------------------------ pages
+
+    def cover(self, *, folder: Path, reviewer: str, rows: list[Record], cam_method: str) -> None:
+        self._new_page()
+        m = self.manifest
+        names = m.class_names
+        met = m.training.metrics or {}
+        y = 70.0
+        y = self._line(y, "Chest X-ray review report", 18, bold=True)
+        y = self._line(y, f"Folder: {folder}")
+        y = self._line(
+            y,
+            f"Date: {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}    Reviewer: {reviewer}",
+        )
+        sha = m.files.get(m.onnx.file, "")[:16]
+        y = self._line(y, f"Model: {m.model_name} (ONNX sha256 {sha}…), {m.training.backbone}, "
+                          f"calibration T = {m.calibration_temperature:.2f}")  # fmt: skip
+        acc = met.get("accuracy")
+        macro = met.get("macro") or {}
+        if acc is not None:
+            y = self._line(y, f"Model test metrics: accuracy {acc * 100:.1f} % on {met.get('n', '?')} images, "
+                              f"macro F1 {macro.get('f1', float('nan')):.3f}, "
+                              f"macro ROC AUC {macro.get('roc_auc', float('nan')):.3f}")  # fmt: skip
+        if m.extra.get("demo"):
+            y = self._line(y, "DEMO MODEL trained on synthetic phantoms — not for any conclusion.", 10,
+                           bold=True, color="#b03a00")  # fmt: skip
+        y = self._line(y + 6, f"Intended use: {m.intended_use}", 8, color="#333333")
+        ok = [r for r in rows if r.status == "ok"]
+        pred = Counter(r.predicted(names) for r in ok)
+        y = self._line(y + 10, "AI predictions", 12, bold=True)
+        y = self._line(y, ",   ".join(f"{n}: {pred.get(n, 0)}" for n in names)
+                       + f",   unreadable: {len(rows) - len(ok)}   (of {len(rows)} files)")  # fmt: skip
+        reviewed = [r for r in ok if r.review and r.review.decision]
+        dec = Counter(r.review.decision for r in reviewed)
+        y = self._line(y + 6, "Reviewer decisions", 12, bold=True)
+        y = self._line(y, f"agreed {dec.get('agree', 0)},   overridden {dec.get('override', 0)},   "
+                          f"uncertain {dec.get('uncertain', 0)},   not reviewed {len(ok) - len(reviewed)}")  # fmt: skip
+        by_class = Counter(r.review.reviewer_class for r in reviewed if r.review.reviewer_class)
+        if by_class:
+            y = self._line(
+                y, "Reviewer classes: " + ",   ".join(f"{n}: {by_class.get(n, 0)}" for n in names)
+            )
+        decided = [r for r in reviewed if r.review.reviewer_class]
+        if decided:
+            agree = sum(r.review.reviewer_class == r.predicted(names) for r in decided)
+            y = self._line(y, f"AI–reviewer agreement: {agree}/{len(decided)} "
+                              f"({agree / len(decided) * 100:.0f} %) of images with a reviewer class")  # fmt: skip
+        y = self._line(y + 6, f"Heatmaps: {cam_method} for the AI's class at layer "
+                              f"{m.savedmodel.cam_layer}; they show where the model looked, "
+                              "not where disease is.", 8, color="#333333")  # fmt: skip
+
+    def image_page(
+        self, rec: Record, *, opacity: float, cam_method: str, cmap: str = "inferno"
+    ) -> None:
+        self._new_page()
+        names = self.manifest.class_names
+        y = 60.0
+        y = self._line(y, rec.rel_path, 12, bold=True)
+        size_kb = rec.path.stat().st_size / 1024 if rec.path.exists() else float("nan")
+        if rec.decoded is None:
+            self._line(
+                y, f"Could not be read: {rec.error}  ({size_kb:.0f} KB)", 10, color="#b00020"
+            )
+            return
+        meta = rec.decoded.meta
+        y = self._line(y, f"{meta.width}×{meta.height} px, {meta.bit_depth}-bit {meta.source_format.upper()} "
+                          f"{meta.photometric}, {size_kb:.0f} KB", 8, color="#333333")  # fmt: skip
+        img01 = windowed(rec.decoded)
+        plain = _shrink(composite(img01, None, 0.0))
+        over = _shrink(composite(img01, rec.heat, opacity, cmap))
+        gap = 30.0
+        box_w = (self.w - gap) / 2
+        box_h = self.h * 0.45
+        drawn = 0.0
+        for k, (rgb, label) in enumerate(
+            ((plain, "image"), (over, f"heatmap at {opacity * 100:.0f} % opacity"))
+        ):
+            ih, iw = rgb.shape[:2]
+            s = min(box_w / iw, box_h / ih)
+            rect = QRectF(k * (box_w + gap), y, iw * s, ih * s)
+            self.painter.drawImage(rect, _qimage(rgb))
+            self._text(QRectF(rect.x(), rect.bottom() + 4, box_w, 30), label, 7, color="#333333")
+            drawn = max(drawn, rect.height())
+        y += drawn + 36
+        # colour bar under the overlay
+        bar = colormap_rgb(cmap)[None, :, :].repeat(12, axis=0)
+        self.painter.drawImage(QRectF(box_w + gap, y, box_w * 0.8, 16), _qimage(bar))
+        self._text(QRectF(box_w + gap, y + 18, box_w * 0.8, 20), "low", 7)
+        self._text(QRectF(box_w + gap, y + 18, box_w * 0.8, 20), "high attention", 7,
+                   align=Qt.AlignmentFlag.AlignRight)  # fmt: skip
+        y += 50
+        probs = rec.probabilities
+        best = int(np.argmax(probs))
+        y = self._line(
+            y, f"AI: {names[best]}  ({format_probability(float(probs[best]))})", 12, bold=True
+        )
+        for n, p in zip(names, probs, strict=True):
+            self._text(QRectF(0, y, 220, 24), n, 9)
+            full = self.w * 0.45
+            self.painter.setPen(QPen(QColor("#999999")))
+            self.painter.drawRect(QRectF(230, y + 3, full, 16))
+            self.painter.fillRect(QRectF(230, y + 3, full * float(p), 16), QColor("#2a7ab0"))
+            self._text(QRectF(240 + full, y, 200, 24), format_probability(float(p)), 9)
+            y += 26
+        y += 8
+        r = rec.review
+        if r is None or r.decision is None:
+            y = self._line(y, "Reviewer: not reviewed", 10)
+        else:
+            what = {"agree": f"agreed ({r.reviewer_class})", "override": f"overridden → {r.reviewer_class}",
+                    "uncertain": "marked uncertain"}[r.decision]  # fmt: skip
+            y = self._line(
+                y,
+                f"Reviewer: {what} — {r.reviewer}, {r.updated_at[:19].replace('T', ' ')} UTC",
+                10,
+                bold=True,
+            )
+        if r is not None and r.note:
+            y = self._line(y, f"Note: {r.note}", 10)
+        cls_name = names[rec.cam_class] if rec.cam_class is not None else "—"
+        self._line(y + 4, f"Heatmap: {cam_method} for {cls_name}, layer {self.manifest.savedmodel.cam_layer}",
+                   8, color="#333333")  # fmt: skip
+
+    def summary(self, rows: list[Record]) -> None:
+        names = self.manifest.class_names
+        cols = [("File", 0.34), ("AI", 0.13), ("p", 0.08), ("Review", 0.15), ("Note", 0.30)]
+        row_h = 30.0
+
+        def header(y: float) -> float:
+            y = self._line(y, "Summary", 14, bold=True)
+            x = 0.0
+            for name, frac in cols:
+                self._text(QRectF(x, y, self.w * frac, row_h), name, 8, bold=True)
+                x += self.w * frac
+            return y + row_h
+
+        self._new_page()
+        y = header(60.0)
+        for rec in rows:
+            if y + row_h > self.h - 40:
+                self._new_page()
+                y = header(60.0)
+            r = rec.review
+            review = "" if r is None or r.decision is None else (
+                "agree" if r.decision == "agree" else f"→ {r.reviewer_class}" if r.decision == "override" else "uncertain"
+            )  # fmt: skip
+            p = (
+                ""
+                if rec.probabilities is None
+                else format_probability(float(np.max(rec.probabilities)), 0)
+            )
+            cells = [rec.rel_path, rec.predicted(names) if rec.status == "ok" else "error", p, review,
+                     (r.note if r else "") if rec.status == "ok" else rec.error]  # fmt: skip
+            x = 0.0
+            for text, (_n, frac) in zip(cells, cols, strict=True):
+                short = text if len(text) < 60 else text[:57] + "…"
+                self._text(QRectF(x, y, self.w * frac - 6, row_h), short, 7)
+                x += self.w * frac
+            y += row_h
+
+    def close(self) -> None:
+        self.painter.end()
+
+
+def write_report(
+    out: Path,
+    manifest: Manifest,
+    *,
+    folder: Path,
+    reviewer: str,
+    first_pass: list[Record],
+    pages: Iterable[Record],
+    opacity: float,
+    cam_method: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Cover from the first (cheap) pass, then pages streamed from the second; returns page count."""
+    w = ReportWriter(out, manifest)
+    try:
+        w.cover(folder=folder, reviewer=reviewer, rows=first_pass, cam_method=cam_method)
+        for k, rec in enumerate(pages):
+            w.image_page(rec, opacity=opacity, cam_method=cam_method)
+            if progress:
+                progress(k + 1, len(first_pass))
+        w.summary(first_pass)
+    finally:
+        w.close()
+    return w.page

@@ -1,0 +1,123 @@
+"""Headless batch and PDF reports: one row / one page per file, annotations included."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop.overlay import composite
+from desktop.paths import DEMO_BUNDLE
+from desktop.review_store import ReviewStore
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(
+    not (DEMO_BUNDLE / "manifest.json").exists(), reason="no demo bundle"
+)
+
+
+def _cxr(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "desktop.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reviewed_folder(tmp_path_factory):
+    from training.phantom_dataset import write_phantoms
+
+    out = tmp_path_factory.mktemp("rep") / "scans"
+    write_phantoms(out, 6, size=160, bit_depth=16, seed=8, flat=True, masks=False, workers=1)
+    (out / "sub").mkdir()
+    (out / "sub" / "UPPER.PNG").write_bytes((out / "phantom-00001.png").read_bytes())
+    (out / "broken.png").write_text("<html>oops</html>")
+    with ReviewStore.for_folder(out) as store:
+        store.set_decision("phantom-00002.png", "override", reviewer="Dr A", reviewer_class="Normal",
+                           ai_class="COVID-19")  # fmt: skip
+        store.set_note("phantom-00002.png", "Marker overlaps the apex", reviewer="Dr A")
+        store.set_decision("phantom-00003.png", "uncertain", reviewer="Dr A")
+    return out
+
+
+def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
+    out, heat = tmp_path / "results.csv", tmp_path / "heat"
+    r = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out, "--heatmaps", heat)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert (
+        len(rows) == 8
+    )  # 6 phantoms + sub/UPPER.PNG + broken.png; phantoms.json/labels.csv skipped
+    bad = next(x for x in rows if x["path"] == "broken.png")
+    assert bad["status"] == "error" and "web page" in bad["error"] and bad["predicted"] == ""
+    ok = [x for x in rows if x["status"] == "ok"]
+    assert all(x["predicted"] in ("COVID-19", "Normal", "Pneumonia") for x in ok)
+    for x in ok:
+        assert abs(sum(float(x[f"p_{c}"]) for c in ("COVID-19", "Normal", "Pneumonia")) - 1) < 1e-4
+    two = next(x for x in rows if x["path"] == "phantom-00002.png")
+    assert (two["reviewer_decision"], two["reviewer_class"], two["note"]) == (
+        "override",
+        "Normal",
+        "Marker overlaps the apex",
+    )
+    assert len(list(heat.glob("*.png"))) == 7
+    again = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out)
+    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_report_pdf_pages_text_and_overlay(reviewed_folder, tmp_path):
+    pdf = tmp_path / "report.pdf"
+    r = _cxr("report", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", pdf, "--opacity", "0.6",
+             "--reviewer", "Dr A")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(pdf))
+    assert len(reader.pages) == 8 + 2  # cover + one page per file + summary
+    text = " ".join("\n".join(p.extract_text() for p in reader.pages).split())  # pypdf gives tabs
+    for needle in ("phantom-00002.png", "sub/UPPER.PNG", "broken.png", "COVID-19", "Normal",
+                   "Pneumonia", "Marker overlaps the apex", "Dr A", "RESEARCH USE ONLY"):  # fmt: skip
+        assert needle in text, needle
+    page = _render_page(pdf, 2)  # an image page (files sorted: broken.png first, then phantoms)
+    colourful = np.abs(page[..., 0].astype(int) - page[..., 2].astype(int)) > 40
+    assert colourful.mean() > 0.005, "the heatmap overlay is missing from the page"
+
+
+def _render_page(pdf: Path, index: int) -> np.ndarray:
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtPdf import QPdfDocument
+
+    _app = QGuiApplication.instance() or QGuiApplication([])
+    doc = QPdfDocument()
+    doc.load(str(pdf))
+    img = doc.render(index, QSize(620, 877)).convertToFormat(
+        __import__("PySide6.QtGui", fromlist=["QImage"]).QImage.Format.Format_RGB888
+    )
+    w, h = img.width(), img.height()
+    arr = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h).reshape(h, -1)
+    return arr[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def test_failed_write_keeps_the_old_file(reviewed_folder, tmp_path):
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"previous report")
+    r = _cxr("report", reviewed_folder, "--bundle", tmp_path, "--out", pdf, "--force")
+    assert r.returncode == 2 and "manifest.json" in r.stderr
+    assert pdf.read_bytes() == b"previous report"
+    assert not list(tmp_path.glob(".report.pdf.*"))  # no temp file left behind
+
+
+def test_composite_matches_the_viewer_rule():
+    img = np.full((4, 4), 0.5, np.float32)
+    heat = np.zeros((4, 4), np.float32)
+    heat[0, 0] = 1.0
+    out = composite(img, heat, 0.5)
+    assert tuple(out[3, 3]) == (128, 128, 128)  # no heat: untouched
+    from desktop.overlay import colormap_rgb
+
+    hot = colormap_rgb("inferno")[255].astype(float)
+    np.testing.assert_allclose(out[0, 0], np.rint(0.5 * 127.5 + 0.5 * hot), atol=1)
+    assert np.array_equal(composite(img, heat, 0.0), composite(img, None, 1.0))
