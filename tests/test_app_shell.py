@@ -137,6 +137,17 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     card = w2.model_card_dialog.findChild(QTextBrowser).toPlainText()
     assert "DEMO MODEL" in card and "Test accuracy" in card and "COVID-19" in card
     w2.model_card_dialog.close()
+    pdf = phantom_folder.parent / "from-app.pdf"
+    with qtbot.waitSignal(w2.export_finished, timeout=240_000):
+        w2.export_report_to(str(pdf))
+    from pypdf import PdfReader
+
+    assert len(PdfReader(str(pdf)).pages) == len(w2.entries) + 2
+    csv_path = phantom_folder.parent / "from-app.csv"
+    with qtbot.waitSignal(w2.export_finished, timeout=240_000):
+        w2.export_csv_to(str(csv_path))
+    assert len(csv_path.read_text().splitlines()) == len(w2.entries) + 1
+    assert len(list((phantom_folder.parent / "from-app-heatmaps").glob("*.png"))) == 6
     w2.shutdown()
 
 

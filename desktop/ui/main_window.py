@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
     classification_finished = Signal()
     heatmap_shown = Signal()
     bundle_failed = Signal(str)
+    export_finished = Signal(str)
+    export_failed = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self.reviewer = str(self.settings.value("reviewer", default_reviewer()))
         self._shown_once = False
         self._is_shut_down = False
+        self._export_proc = None
         self.cached_hits = 0  # results taken from the prediction cache (for the status and tests)
 
         self.banner = QLabel(BANNER)
@@ -212,7 +215,6 @@ class MainWindow(QMainWindow):
         key("I", self.view.toggle_invert)
         key("W", self.view.auto_window)
         key("Shift+W", self.view.reset_window)
-        key("Ctrl+O", self.choose_folder)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -271,6 +273,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction("Choose model bundle…", self.choose_bundle)
         self.recent_bundles_menu = file_menu.addMenu("Recent bundles")
+        file_menu.addSeparator()
+        file_menu.addAction("Export report (PDF)…", QKeySequence("Ctrl+E"), self.export_report)
+        file_menu.addAction("Export results (CSV + heatmap PNGs)…", self.export_csv)
         file_menu.addSeparator()
         file_menu.addAction("Quit", QKeySequence("Ctrl+Q"), self.close)
         view = bar.addMenu("&View")
@@ -356,6 +361,104 @@ class MainWindow(QMainWindow):
             "U: uncertain\nH: heatmap on/off\n+/−: heatmap opacity\nF: fit   I: invert\n"
             "W: auto window   Shift+W: reset window\nCtrl+1: 1:1 pixels   Ctrl+O: open folder",
         )
+
+    # ------------------------------------------------------------------ exports (run the CLI)
+
+    def _export_ready(self) -> bool:
+        if self._folder is None or self._bundle is None or self._manifest is None:
+            self.statusBar().showMessage("Open a folder with a verified model bundle first.")
+            return False
+        if self._export_proc is not None:
+            self.statusBar().showMessage("An export is already running.")
+            return False
+        return True
+
+    def export_report(self) -> None:
+        """Ctrl+E: current image or whole folder, written by ``cxr report`` in a child process."""
+        if not self._export_ready():
+            return
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(self)
+        box.setWindowTitle("Export report")
+        box.setText("Which images should the PDF report include?")
+        current = box.addButton("Current image", QMessageBox.ButtonRole.AcceptRole)
+        whole = box.addButton(
+            f"Whole folder ({len(self.entries)})", QMessageBox.ButtonRole.AcceptRole
+        )
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() not in (current, whole):
+            return
+        only = None
+        if box.clickedButton() is current and self._current is not None:
+            only = self.entries[self._current].rel_path
+        default = str(self._folder / "cxr-report.pdf")
+        path, _ = QFileDialog.getSaveFileName(self, "Save report", default, "PDF (*.pdf)")
+        if not path:
+            return  # the dialog itself asked before overwriting an existing file
+        self.export_report_to(path, only)
+
+    def export_report_to(self, path: str, only: str | None = None) -> None:
+        """Write the PDF (after the user chose and confirmed ``path``)."""
+        self._commit_note()
+        args = ["report", str(self._folder), "--bundle", str(self._bundle), "--out", path, "--force",
+                "--opacity", f"{self.side.opacity.value() / 100:.2f}",
+                "--cam-method", self.side.cam_method.currentData(), "--reviewer", self.reviewer]  # fmt: skip
+        if only:
+            args += ["--only", only]
+        self._run_export(args, path)
+
+    def export_csv(self) -> None:
+        if not self._export_ready():
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save results", str(self._folder / "cxr-results.csv"),
+                                              "CSV (*.csv)")  # fmt: skip
+        if not path:
+            return
+        self.export_csv_to(path)
+
+    def export_csv_to(self, path: str) -> None:
+        heat = str(Path(path).with_suffix("")) + "-heatmaps"
+        args = ["classify", str(self._folder), "--bundle", str(self._bundle), "--out", path, "--force",
+                "--heatmaps", heat, "--opacity", f"{self.side.opacity.value() / 100:.2f}",
+                "--cam-method", self.side.cam_method.currentData()]  # fmt: skip
+        self._run_export(args, path)
+
+    def _run_export(self, args: list[str], target: str) -> None:
+        import sys
+
+        from PySide6.QtCore import QProcess
+
+        proc = QProcess(self)
+        proc.setProgram(sys.executable)
+        proc.setArguments(["-m", "desktop.cli", *args])
+        proc.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
+        lines: list[str] = []
+
+        def on_err() -> None:
+            text = bytes(proc.readAllStandardError()).decode("utf-8", "replace")
+            for line in text.splitlines():
+                if line.startswith(("report:", "classify:", "cxr ")):
+                    lines.append(line)
+                    self.statusBar().showMessage(line)
+
+        def on_done(code: int, _status) -> None:
+            on_err()
+            self._export_proc = None
+            if code == 0:
+                self.statusBar().showMessage(f"Exported {target}")
+                self.export_finished.emit(target)
+            else:
+                why = next((x for x in reversed(lines) if "error" in x), f"exit code {code}")
+                self.statusBar().showMessage(f"Export failed: {why} (nothing was overwritten)")
+                self.export_failed.emit(why)
+
+        proc.readyReadStandardError.connect(on_err)
+        proc.finished.connect(on_done)
+        self._export_proc = proc
+        self.statusBar().showMessage("Exporting…")
+        proc.start()
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
