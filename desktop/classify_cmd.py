@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from desktop.atomic import atomic_write_bytes
+from export.atomic import atomic_write_bytes
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,16 +34,14 @@ def review_columns(r) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from desktop.batch import run_folder
-    from desktop.errors import CliError
+    from desktop.errors import check_opacity, check_output
     from desktop.overlay import composite
     from export.bundle import load_bundle
     from export.image_input import windowed
 
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise CliError(f"{out} exists; use --force to replace it")
-    if not 0.0 <= args.opacity <= 1.0:
-        raise CliError("--opacity must be between 0 and 1")
+    check_output(out, args.force)
+    check_opacity(args.opacity)
     manifest = load_bundle(args.bundle)
     names = manifest.class_names
     sha = manifest.files[manifest.onnx.file][:16]

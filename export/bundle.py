@@ -13,12 +13,12 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from export.atomic import atomic_write_bytes
 from export.image_input import InputSpec
 
 FORMAT = "cxr-review-bundle"
@@ -274,21 +274,8 @@ def write_manifest(bundle_dir: str | os.PathLike[str], manifest: Manifest) -> Ma
         files=files,
         created=manifest.created or datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    _atomic_write_text(root / MANIFEST_NAME, stamped.to_json())
+    atomic_write_bytes(root / MANIFEST_NAME, stamped.to_json().encode("utf-8"))
     return stamped
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- reading

@@ -27,19 +27,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from desktop.atomic import atomic_temp_path
     from desktop.batch import run_folder
-    from desktop.errors import CliError
+    from desktop.errors import CliError, check_opacity, check_output
     from desktop.review_store import default_reviewer
+    from export.atomic import atomic_temp_path
     from export.bundle import load_bundle
 
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise CliError(f"{out} exists; use --force to replace it")
-    if not 0.0 <= args.opacity <= 1.0:
-        raise CliError("--opacity must be between 0 and 1")
-    if not out.parent.is_dir():
-        raise CliError(f"folder {out.parent} does not exist")
+    check_output(out, args.force)
+    check_opacity(args.opacity)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QGuiApplication
