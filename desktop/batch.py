@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from desktop.folder_scan import iter_image_files
-from desktop.review_store import Review, ReviewStore, store_path_for
+from desktop.review_store import Review, ReviewStore, existing_store
 from export.bundle import Manifest, load_bundle
 from export.image_input import (
     DecodedImage,
@@ -38,15 +38,16 @@ class Record:
     heat: np.ndarray | None = None  # CAM mapped onto the image frame, [0, 1]
     cam_class: int | None = None
     review: Review | None = None
-    extra: dict = field(default_factory=dict)
+    provider: str = ""
 
     def predicted(self, names) -> str:
         return "" if self.probabilities is None else names[int(np.argmax(self.probabilities))]
 
 
 def read_reviews(folder: Path) -> dict[str, Review]:
-    path, _ = store_path_for(folder) if (folder / ".cxr-review").exists() else (None, None)
-    if path is None or not path.exists():
+    """Reviews made in the app, if any; a folder without them is left untouched."""
+    path = existing_store(folder)
+    if path is None:
         return {}
     with ReviewStore(path) as store:
         return store.all()
@@ -92,7 +93,6 @@ def run_folder(
         runner = CamRunner(bundle, manifest)
     files = scan(folder, only)
     reviews = read_reviews(Path(folder))
-    run_folder.provider = clf.provider  # type: ignore[attr-defined]
     ahead = 4  # decode a few files ahead, never the whole folder: memory stays flat
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [pool.submit(_decode, p, manifest) for p, _ in files[:ahead]]
@@ -101,7 +101,7 @@ def run_folder(
             futures[k] = None  # let the decoded image go once used
             if k + ahead < len(files):
                 futures.append(pool.submit(_decode, files[k + ahead][0], manifest))
-            rec = Record(path, rel, review=reviews.get(rel))
+            rec = Record(path, rel, review=reviews.get(rel), provider=clf.provider)
             if decoded is None:
                 rec.status, rec.error = "error", err
             else:

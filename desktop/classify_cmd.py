@@ -63,14 +63,12 @@ def run(args: argparse.Namespace) -> int:
     n = n_err = 0
     gen = run_folder(args.folder, args.bundle, cam_method=args.cam_method if heat_dir else None,
                      prefer=args.provider, progress=progress)  # fmt: skip
-    provider = ""
     for rec in gen:
-        provider = provider or getattr(run_folder, "provider", "")
         n += 1
         n_err += rec.status != "ok"
         probs = [] if rec.probabilities is None else [f"{float(p):.6f}" for p in rec.probabilities]
         w.writerow([rec.rel_path, rec.status, rec.error, rec.predicted(names),
-                    *(probs or [""] * len(names)), manifest.model_name, sha, provider,
+                    *(probs or [""] * len(names)), manifest.model_name, sha, rec.provider,
                     *review_columns(rec.review)])  # fmt: skip
         if heat_dir and rec.decoded is not None:
             import cv2

@@ -83,14 +83,27 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def _fallback_path(folder: Path) -> Path:
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    return user_data_dir() / "reviews" / f"{folder.name}-{key}" / "review.sqlite"
+
+
 def store_path_for(folder: str | os.PathLike[str]) -> tuple[Path, str | None]:
     """Where the folder's reviews live, and why not in the folder itself (or None)."""
     folder = Path(folder).resolve()
     if _writable(folder):
         return folder / STATE_DIR / "review.sqlite", None
-    key = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
-    path = user_data_dir() / "reviews" / f"{folder.name}-{key}" / "review.sqlite"
+    path = _fallback_path(folder)
     return path, f"{folder} is read-only: reviews are kept in {path.parent}"
+
+
+def existing_store(folder: str | os.PathLike[str]) -> Path | None:
+    """The folder's review database if it has one, found without creating anything."""
+    folder = Path(folder).resolve()
+    for path in (folder / STATE_DIR / "review.sqlite", _fallback_path(folder)):
+        if path.is_file():
+            return path
+    return None
 
 
 class ReviewStore:

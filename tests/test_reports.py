@@ -121,3 +121,14 @@ def test_composite_matches_the_viewer_rule():
     hot = colormap_rgb("inferno")[255].astype(float)
     np.testing.assert_allclose(out[0, 0], np.rint(0.5 * 127.5 + 0.5 * hot), atol=1)
     assert np.array_equal(composite(img, heat, 0.0), composite(img, None, 1.0))
+
+
+def test_classify_leaves_an_unreviewed_folder_untouched(tmp_path):
+    from training.phantom_dataset import write_phantoms
+
+    folder = tmp_path / "plain"
+    write_phantoms(folder, 3, size=96, bit_depth=8, seed=2, flat=True, masks=False, workers=1)
+    before = sorted(p.name for p in folder.iterdir())
+    r = _cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", tmp_path / "r.csv")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before  # no .cxr-review created
