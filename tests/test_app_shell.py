@@ -143,6 +143,12 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     from pypdf import PdfReader
 
     assert len(PdfReader(str(pdf)).pages) == len(w2.entries) + 2
+    w2.table.selectAll()
+    picked = w2.selected_paths()[:2]
+    assert len(picked) == 2
+    with qtbot.waitSignal(w2.export_finished, timeout=240_000):
+        w2.export_report_to(str(pdf), picked)  # the save dialog confirmed the overwrite
+    assert len(PdfReader(str(pdf)).pages) == 2 + 2
     csv_path = phantom_folder.parent / "from-app.csv"
     with qtbot.waitSignal(w2.export_finished, timeout=240_000):
         w2.export_csv_to(str(csv_path))

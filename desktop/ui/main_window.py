@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -382,31 +382,39 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setWindowTitle("Export report")
         box.setText("Which images should the PDF report include?")
-        current = box.addButton("Current image", QMessageBox.ButtonRole.AcceptRole)
-        whole = box.addButton(
-            f"Whole folder ({len(self.entries)})", QMessageBox.ButtonRole.AcceptRole
-        )
+        selected = self.selected_paths()
+        accept = QMessageBox.ButtonRole.AcceptRole
+        current = box.addButton("Current image", accept)
+        chosen = box.addButton(f"Selected ({len(selected)})", accept) if len(selected) > 1 else None
+        whole = box.addButton(f"Whole folder ({len(self.entries)})", accept)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.exec()
-        if box.clickedButton() not in (current, whole):
+        clicked = box.clickedButton()
+        if clicked is None or clicked not in (current, chosen, whole):
             return
         only = None
-        if box.clickedButton() is current and self._current is not None:
-            only = self.entries[self._current].rel_path
+        if clicked is current and self._current is not None:
+            only = [self.entries[self._current].rel_path]
+        elif clicked is chosen:
+            only = selected
         default = str(self._folder / "cxr-report.pdf")
         path, _ = QFileDialog.getSaveFileName(self, "Save report", default, "PDF (*.pdf)")
         if not path:
             return  # the dialog itself asked before overwriting an existing file
         self.export_report_to(path, only)
 
-    def export_report_to(self, path: str, only: str | None = None) -> None:
+    def selected_paths(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.entries[self._rows[r]].rel_path for r in rows if r < len(self._rows)]
+
+    def export_report_to(self, path: str, only: list[str] | None = None) -> None:
         """Write the PDF (after the user chose and confirmed ``path``)."""
         self._commit_note()
         args = ["report", str(self._folder), "--bundle", str(self._bundle), "--out", path, "--force",
                 "--opacity", f"{self.side.opacity.value() / 100:.2f}",
                 "--cam-method", self.side.cam_method.currentData(), "--reviewer", self.reviewer]  # fmt: skip
-        if only:
-            args += ["--only", only]
+        for rel in only or []:
+            args += ["--only", rel]
         self._run_export(args, path)
 
     def export_csv(self) -> None:

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0-1 (default 0.5)")
     p.add_argument("--cam-method", choices=("gradcam", "gradcam++", "hirescam"), default="gradcam")
     p.add_argument("--reviewer", default=None, help="name on the cover (default: the OS user)")
-    p.add_argument("--only", default=None, help="comma-separated relative paths to include")
+    p.add_argument("--only", action="append", default=None, metavar="REL_PATH",
+                   help="include only this file (relative to FOLDER); repeat for several")  # fmt: skip
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
     p.add_argument("--force", action="store_true", help="replace an existing PDF")
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # fonts for the PDF writer
     manifest = load_bundle(args.bundle)
-    only = {s.strip() for s in args.only.split(",")} if args.only else None
+    only = set(args.only) if args.only else None
     t0 = time.perf_counter()
     first = list(run_folder(args.folder, args.bundle, only=only, prefer=args.provider))
     if not first:
