@@ -144,12 +144,12 @@ class MainWindow(QMainWindow):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 86), (2, 52), (3, 92)):
+        for c, width in ((1, 80), (2, 48), (3, 80)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(c, width)
         self.table.setMinimumWidth(360)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the file name's end
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep folder and file end
         self.table.selectionModel().currentRowChanged.connect(
             lambda cur, _prev: self._select_row(cur.row())
         )
