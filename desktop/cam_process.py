@@ -57,14 +57,14 @@ def _serve(conn) -> None:
             return
         if req is None:
             return
-        bundle, path, class_index, method = req
+        bundle, path, class_index, method, model_sha = req
         try:
-            runner = runners.get(bundle)
+            runner = runners.get((bundle, model_sha))
             if runner is None:
                 from export.cam_runtime import CamRunner
 
                 runners.clear()
-                runner = runners[bundle] = CamRunner(bundle)
+                runner = runners[(bundle, model_sha)] = CamRunner(bundle)
             conn.send(compute_heatmap(runner, Path(path), class_index, method))
         except Exception as exc:
             conn.send({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
@@ -87,10 +87,12 @@ class CamProcess:
         child.close()
         self._conn = parent
 
-    def compute(self, bundle: Path, path: Path, class_index: int | None, method: str) -> dict:
+    def compute(
+        self, bundle: Path, path: Path, class_index: int | None, method: str, model_sha: str = ""
+    ) -> dict:
         self._ensure()
         try:
-            self._conn.send((str(bundle), str(path), class_index, method))
+            self._conn.send((str(bundle), str(path), class_index, method, model_sha))
             return self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = self._proc.exitcode if self._proc else None

@@ -120,6 +120,12 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     w.side.note.setPlainText("check the left base")
     qtbot.keyClick(w, Qt.Key.Key_Right)  # leaving the image saves the note
     rel = e.rel_path
+    # typing on the next image survives a panel refresh (as when a batch arrives) and a decision
+    w.side.note.setPlainText("typed while classifying")
+    w._show_result(w._current)
+    assert w.side.note.toPlainText() == "typed while classifying"
+    qtbot.keyClick(w, Qt.Key.Key_A)
+    assert w.entries[w._current].review.note == "typed while classifying"
     w.close()
 
     w2 = MainWindow()

@@ -8,7 +8,9 @@ stale answers are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,6 +51,7 @@ BANNER = (
     "RESEARCH USE ONLY — not a medical device. AI output must be checked by a qualified reader."
 )
 UNCERTAIN_BELOW = 0.6
+CAM_CACHE_SIZE = 32  # overlays are up to 768² float32 (2.3 MB): keep the recent ones only
 RECENT_MAX = 8
 #: (label, centre, width) on the [0, 1] windowed image
 WINDOW_PRESETS = (
@@ -100,12 +103,13 @@ class MainWindow(QMainWindow):
         self._decoded: DecodedImage | None = None
         self._worker = None
         self._classifying = False
-        self._cam_cache: dict[tuple, dict] = {}
+        self._cam_cache: OrderedDict[tuple, dict] = OrderedDict()  # LRU, CAM_CACHE_SIZE entries
         self._cam_wanted: tuple | None = None
         self.store: ReviewStore | None = None
         self.reviewer = str(self.settings.value("reviewer", default_reviewer()))
         self._shown_once = False
         self._is_shut_down = False
+        self._note_owner: int | None = None  # entry whose note the note field shows
         self._export_proc = None
         self.cached_hits = 0  # results taken from the prediction cache (for the status and tests)
 
@@ -254,9 +258,7 @@ class MainWindow(QMainWindow):
         if self._is_shut_down:
             return
         self._is_shut_down = True
-        if self._worker is not None:
-            self._worker.quit()
-            self._worker = None
+        self._stop_worker()
         for sig in (self._cam.done, self._cam.status):
             sig.disconnect()
         self._cam.shutdown()
@@ -397,7 +399,7 @@ class MainWindow(QMainWindow):
             only = [self.entries[self._current].rel_path]
         elif clicked is chosen:
             only = selected
-        default = str(self._folder / "cxr-report.pdf")
+        default = str(self._folder.parent / f"{self._folder.name}-cxr-report.pdf")
         path, _ = QFileDialog.getSaveFileName(self, "Save report", default, "PDF (*.pdf)")
         if not path:
             return  # the dialog itself asked before overwriting an existing file
@@ -420,7 +422,7 @@ class MainWindow(QMainWindow):
     def export_csv(self) -> None:
         if not self._export_ready():
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save results", str(self._folder / "cxr-results.csv"),
+        path, _ = QFileDialog.getSaveFileName(self, "Save results", str(self._folder.parent / f"{self._folder.name}-cxr-results.csv"),
                                               "CSV (*.csv)")  # fmt: skip
         if not path:
             return
@@ -527,12 +529,20 @@ class MainWindow(QMainWindow):
             return
         folder = self._pending_folder
         self._commit_note()
+        try:
+            store = ReviewStore.for_folder(folder)
+            reviews = store.all()
+        except Exception as exc:  # locked/corrupt database, a share without WAL support…
+            self.statusBar().showMessage(f"Cannot open the review database of {folder}: {exc}")
+            self.folder_failed.emit(str(exc))
+            return
+        self._stop_worker()
         if self.store is not None:
             self.store.close()
+        self.store = store
         self._folder = folder
+        self._note_owner = None
         self._push_recent("recent_folders", str(folder))
-        self.store = ReviewStore.for_folder(folder)
-        reviews = self.store.all()
         self.entries = []
         for p in files:
             rel = p.relative_to(folder).as_posix()
@@ -551,9 +561,29 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ classification
 
+    def _stop_worker(self) -> None:
+        """Abort the running classification and release what its generator holds.
+
+        superqt stops calling an aborted generator but never closes it, which kept
+        its ONNX session, thread pool and cache connection alive.
+        """
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        worker.quit()
+
+        def close_generator(w=worker) -> None:
+            gen = getattr(w, "_gen", None)
+            if gen is not None:
+                with contextlib.suppress(
+                    RuntimeError, ValueError
+                ):  # still running: ends at its yield
+                    gen.close()
+
+        worker.finished.connect(close_generator)
+
     def _start_classification(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+        self._stop_worker()
         for e in self.entries:
             e.probabilities, e.error = None, None
         items = [(e.path, e.rel_path, e.cache_key[1], e.cache_key[2]) for e in self.entries]
@@ -723,8 +753,11 @@ class MainWindow(QMainWindow):
                     "uncertain": "Marked uncertain"}[r.decision]  # fmt: skip
             self.side.review_state.setText(f"{what} by {r.reviewer}, {r.updated_at[:19]} UTC")
         note = r.note if r else ""
-        if self.side.note.toPlainText() != note:
+        if i != self._note_owner:  # another image: show its note
+            self._note_owner = i
             self.side.note.setPlainText(note)
+        elif not self._note_dirty() and self.side.note.toPlainText() != note:
+            self.side.note.setPlainText(note)  # refreshed from the store, nothing typed meanwhile
         if e.classified and self._decoded is not None:
             self._request_cam()
 
@@ -747,15 +780,19 @@ class MainWindow(QMainWindow):
         self._cam_wanted = key
         hit = self._cam_cache.get(key)
         if hit is not None:
+            self._cam_cache.move_to_end(key)
             self._apply_cam(hit)
             return
         self.side.cam_status.setText("Computing heatmap…")
         e = self.entries[self._current]
-        self._cam.request(CamRequest(self._bundle, e.path, key[-2], key[-1], key))
+        model_sha = self._manifest.files.get(self._manifest.onnx.file, "")
+        self._cam.request(CamRequest(self._bundle, e.path, key[-2], key[-1], key, model_sha))
 
     def _on_cam(self, gen: int, result: dict) -> None:
         if "error" not in result:
             self._cam_cache[result["key"]] = result
+            while len(self._cam_cache) > CAM_CACHE_SIZE:
+                self._cam_cache.popitem(last=False)
         if gen != self._cam.generation or result.get("key") != self._cam_wanted:
             return  # a newer request is on its way
         if "error" in result:
@@ -788,6 +825,7 @@ class MainWindow(QMainWindow):
     def decide(self, decision: str, reviewer_class: str | None) -> None:
         if self._current is None or self.store is None:
             return
+        self._commit_note()  # the note typed so far is saved before the decision refreshes the panel
         e = self.entries[self._current]
         ai = e.predicted(self._class_names) if self._class_names else None
         if decision == "agree" and ai is None:
@@ -807,18 +845,28 @@ class MainWindow(QMainWindow):
         self._show_result(self._current)
         self.statusBar().showMessage(f"Saved: {e.rel_path} {e.status_text()}")
 
+    def _note_dirty(self) -> bool:
+        """The note field holds text the store does not have yet."""
+        if self._note_owner is None or self._note_owner >= len(self.entries):
+            return False
+        e = self.entries[self._note_owner]
+        return self.side.note.toPlainText() != (e.review.note if e.review else "")
+
     def _commit_note(self) -> None:
-        if self._current is None or self.store is None:
+        if self._note_owner is None or self.store is None or not self._note_dirty():
             return
-        e = self.entries[self._current]
-        text = self.side.note.toPlainText()
-        if text != (e.review.note if e.review else ""):
-            self.save_note(text)
+        self._save_note_for(self._note_owner, self.side.note.toPlainText())
 
     def save_note(self, text: str) -> None:
-        if self._current is None or self.store is None:
+        if self._note_owner is not None:
+            self._save_note_for(self._note_owner, text)
+
+    def _save_note_for(self, i: int, text: str) -> None:
+        if self.store is None or i >= len(self.entries):
             return
-        e = self.entries[self._current]
+        e = self.entries[i]
+        if text == (e.review.note if e.review else ""):
+            return
         try:
             e.review = self.store.set_note(e.rel_path, text, reviewer=self.reviewer)
         except Exception as exc:

@@ -24,6 +24,16 @@ from desktop.ui.image_view import COLORMAPS
 CAM_METHODS = (("Grad-CAM", "gradcam"), ("Grad-CAM++", "gradcam++"), ("HiResCAM", "hirescam"))
 
 
+class NoteEdit(QPlainTextEdit):
+    """A note field that says when the reviewer leaves it, so the note is saved then."""
+
+    left = Signal()
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.left.emit()
+
+
 class SidePanel(QWidget):
     opacity_changed = Signal(int)
     heatmap_toggled = Signal(bool)
@@ -99,7 +109,8 @@ class SidePanel(QWidget):
         self.review_state = QLabel("Not reviewed")
         self.review_state.setWordWrap(True)
         rlay.addWidget(self.review_state)
-        self.note = QPlainTextEdit()
+        self.note = NoteEdit()
+        self.note.left.connect(lambda: self.note_committed.emit(self.note.toPlainText()))
         self.note.setPlaceholderText("Note (saved when you leave the field or change image)")
         self.note.setMaximumHeight(90)
         rlay.addWidget(self.note)

@@ -25,14 +25,19 @@ from export.image_input import ImageDecodeError, load_model_gray, to_model_tenso
 log = logging.getLogger(__name__)
 
 
-def _prepare(path: Path, spec) -> tuple[np.ndarray | None, str | None]:
+#: errors that depend only on the file's bytes: safe to remember until the file changes
+CACHEABLE_ERRORS = frozenset({"empty", "unrecognised", "truncated", "no_pixels", "unreadable"})
+
+
+def _prepare(path: Path, spec) -> tuple[np.ndarray | None, str | None, bool]:
+    """(grey, error, whether the outcome may be cached)."""
     try:
-        return load_model_gray(path, spec), None
+        return load_model_gray(path, spec), None, True
     except ImageDecodeError as exc:
-        return None, exc.reason
+        return None, exc.reason, exc.kind in CACHEABLE_ERRORS
     except Exception as exc:  # a bad file must never stop the folder
         log.exception("decoding %s failed", path)
-        return None, f"unexpected error: {type(exc).__name__}: {exc}"
+        return None, f"unexpected error: {type(exc).__name__}: {exc}", False
 
 
 @thread_worker
@@ -80,16 +85,19 @@ def classify_folder(
             for k, batch in enumerate(batches):
                 results = [f.result() for f in pending]
                 pending = submit(batches[k + 1]) if k + 1 < len(batches) else []
-                good = [(i, g) for i, (g, _) in zip(batch, results, strict=True) if g is not None]
-                out = [
-                    (i, None, err) for i, (g, err) in zip(batch, results, strict=True) if g is None
-                ]
+                good = [(i, r[0]) for i, r in zip(batch, results, strict=True) if r[0] is not None]
+                out = [(i, None, r[1]) for i, r in zip(batch, results, strict=True) if r[0] is None]
+                keep = {i for i, r in zip(batch, results, strict=True) if r[2]}
                 if good:
                     probs = clf.probabilities(to_model_tensor(np.stack([g for _, g in good]), spec))
                     out += [(i, p, None) for (i, _), p in zip(good, probs, strict=True)]
                 if cache:
                     cache.put_many(
-                        [(items[i][1], items[i][2], items[i][3], sha, p, e) for i, p, e in out]
+                        [
+                            (items[i][1], items[i][2], items[i][3], sha, p, e)
+                            for i, p, e in out
+                            if i in keep
+                        ]
                     )
                 yield ("batch", out, False)
     finally:
@@ -104,6 +112,7 @@ class CamRequest:
     class_index: int | None  # None: the predicted class
     method: str
     key: tuple
+    model_sha: str = ""  # a re-exported bundle in the same folder must reload the model
 
 
 class CamService(QObject):
@@ -157,7 +166,9 @@ class CamService(QObject):
                 self._pending = None
             if req.bundle != self._loaded_bundle:
                 self.status.emit("Loading the Grad-CAM model (TensorFlow, first time only)…")
-            result = self._proc.compute(req.bundle, req.path, req.class_index, req.method)
+            result = self._proc.compute(
+                req.bundle, req.path, req.class_index, req.method, req.model_sha
+            )
             if "error" in result:
                 log.error("Grad-CAM failed: %s", result.get("trace", result["error"]))
             else:
