@@ -49,7 +49,7 @@ def read_reviews(folder: Path) -> dict[str, Review]:
     path = existing_store(folder)
     if path is None:
         return {}
-    with ReviewStore(path) as store:
+    with ReviewStore(path, read_only=True) as store:
         return store.all()
 
 

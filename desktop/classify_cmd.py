@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from desktop.folder_scan import EXPORT_MARKER
 from export.atomic import atomic_write_bytes
 
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     heat_dir = Path(args.heatmaps) if args.heatmaps else None
     if heat_dir:
         heat_dir.mkdir(parents=True, exist_ok=True)
+        (heat_dir / EXPORT_MARKER).write_text("written by cxr classify; folder scans skip it\n")
     t0 = time.perf_counter()
     last = [0.0]
 
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             ok, png = cv2.imencode(".png", rgb[..., ::-1])
             if not ok:
                 raise OSError(f"could not encode the heatmap PNG for {rec.rel_path}")
-            target = heat_dir / (rec.rel_path.replace("/", "__") + ".heatmap.png")
+            target = heat_dir / (rec.rel_path + ".heatmap.png")  # mirrors the folder: no clashes
+            target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(target, png.tobytes())
     atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
     print(f"classify: {n} files ({n_err} unreadable) in {time.perf_counter() - t0:.1f} s -> {out}",

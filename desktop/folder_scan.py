@@ -10,6 +10,8 @@ from export.image_input import is_candidate_file
 
 #: Our own per-folder state; never scanned as images.
 STATE_DIR = ".cxr-review"
+#: Dropped into folders of exported heatmaps so they are never scanned as radiographs.
+EXPORT_MARKER = ".cxr-export"
 
 
 def iter_image_files(folder: str | os.PathLike[str]) -> Iterator[Path]:
@@ -21,6 +23,9 @@ def iter_image_files(folder: str | os.PathLike[str]) -> Iterator[Path]:
     """
     root = Path(folder)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=lambda e: None):
+        if (Path(dirpath) / EXPORT_MARKER).exists():
+            dirnames[:] = []
+            continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != STATE_DIR)
         for name in sorted(filenames):
             if name.startswith("."):

@@ -16,6 +16,14 @@ def _pct(v) -> str:
     return "—" if math.isnan(f) else f"{f * 100:.1f} %"
 
 
+def num(v, fmt: str = ".3f") -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if math.isnan(f) else format(f, fmt)
+
+
 def model_card_html(m: Manifest) -> str:
     e = html.escape
     t = m.training
@@ -26,7 +34,7 @@ def model_card_html(m: Manifest) -> str:
         rows.append(
             f"<tr><td>{e(name)}</td><td>{_pct(pc.get('precision'))}</td><td>{_pct(pc.get('recall'))}</td>"
             f"<td>{_pct(pc.get('f1'))}</td><td>{pc.get('support', '—')}</td>"
-            f"<td>{pc.get('roc_auc', float('nan')):.3f}</td></tr>"
+            f"<td>{num(pc.get('roc_auc'))}</td></tr>"
             if pc
             else f"<tr><td>{e(name)}</td><td colspan=5>—</td></tr>"
         )
@@ -52,7 +60,7 @@ def model_card_html(m: Manifest) -> str:
 <tr><td><b>Training data</b></td><td>{e(t.dataset)}<br>{counts}; splits: {splits}</td></tr>
 <tr><td><b>Test accuracy</b></td><td>{_pct(met.get("accuracy"))} on {met.get("n", "—")} images</td></tr>
 <tr><td><b>Calibration</b></td><td>temperature {m.calibration_temperature:.3f}; ECE
- {met.get("ece_before", float("nan")):.4f} before, {met.get("ece_after", float("nan")):.4f} after</td></tr>
+ {num(met.get("ece_before"), ".4f")} before, {num(met.get("ece_after"), ".4f")} after</td></tr>
 <tr><td><b>Grad-CAM layer</b></td><td>{e(m.savedmodel.cam_layer)}</td></tr>
 <tr><td><b>Export check</b></td><td>ONNX vs TF max |Δp| = {parity if parity is None else f"{parity:.1e}"}</td></tr>
 <tr><td><b>Versions</b></td><td>{versions}</td></tr>

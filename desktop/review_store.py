@@ -109,9 +109,20 @@ def existing_store(folder: str | os.PathLike[str]) -> Path | None:
 class ReviewStore:
     """One folder's reviews. Methods are safe to call from one thread at a time."""
 
-    def __init__(self, path: str | os.PathLike[str], fallback_reason: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fallback_reason: str | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.fallback_reason = fallback_reason
+        if read_only:  # headless readers: never write, works on read-only media
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout = 10000")
@@ -126,6 +137,18 @@ class ReviewStore:
     @classmethod
     def for_folder(cls, folder: str | os.PathLike[str]) -> ReviewStore:
         path, reason = store_path_for(folder)
+        in_folder = Path(folder).resolve() / STATE_DIR / "review.sqlite"
+        if reason and not path.exists() and in_folder.is_file():
+            # the folder became read-only after reviews were made there: carry them over
+            path.parent.mkdir(parents=True, exist_ok=True)
+            src = sqlite3.connect(f"{in_folder.as_uri()}?mode=ro", uri=True)
+            dst = sqlite3.connect(path)
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+                dst.close()
+            reason += " (earlier reviews from the folder were copied there)"
         return cls(path, reason)
 
     def close(self) -> None:

@@ -246,8 +246,10 @@ def _bundle_files(bundle_dir: Path) -> list[str]:
         for name in files:
             p = rootp / name
             rel = p.relative_to(bundle_dir).as_posix()
-            if rel == MANIFEST_NAME or rel.startswith(f"{MANIFEST_NAME}.tmp"):
-                continue
+            if rel == MANIFEST_NAME or (
+                name.startswith(f".{MANIFEST_NAME}.") and name.endswith(".tmp")
+            ):
+                continue  # the manifest and a half-written one (export.atomic's temp name)
             if p.is_symlink():
                 raise BundleError(f"'{rel}' is a symbolic link", bundle=bundle_dir, file=rel)
             out.append(rel)
@@ -314,7 +316,9 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
     root = bundle_root(bundle)
     present = set(_bundle_files(root))
     listed = set(manifest.files)
-    for needed in (manifest.onnx.file,):
+    _check_relpath(manifest.savedmodel.directory)
+    sm_pb = f"{manifest.savedmodel.directory.rstrip('/')}/saved_model.pb"
+    for needed in (manifest.onnx.file, sm_pb):
         if needed not in listed:
             raise BundleError(
                 f"manifest does not list the model file '{needed}'", bundle=root, file=needed

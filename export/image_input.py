@@ -186,7 +186,7 @@ def is_candidate_file(path: str | os.PathLike[str]) -> bool:
     suffix = p.suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
         return True
-    if suffix:
+    if suffix and not suffix[1:].isdigit():  # "1.2.840.113619.2.55.3.6046" is a UID, not a type
         return False
     try:
         with open(p, "rb") as fh:
@@ -363,6 +363,8 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
     elif mode == "F":
         gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
         nominal = (float(gray.min()), float(gray.max()))
+    elif mode in ("L", "P", "LA", "PA", "RGB", "RGBA"):
+        nominal = (0.0, 255.0)  # Pillow expands 1/2/4-bit PNGs to 8 bits
     else:
         nominal = (0.0, float(2 ** min(bit_depth, 32) - 1))
     meta = ImageMeta(

@@ -17,6 +17,8 @@ def test_scan_rules(tmp_path):
     (tmp_path / ".hidden.png").write_bytes(img)
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "IM0001").write_bytes(dicom_bytes(np.zeros((8, 8), np.uint16)))
+    (tmp_path / "1.2.840.113619.2.55").write_bytes(dicom_bytes(np.zeros((8, 8), np.uint16)))
+    (tmp_path / "1.2.840.99").write_text("a UID-like name that is not DICOM")
     (tmp_path / "README").write_text("not dicom")
     (tmp_path / ".cxr-review").mkdir()
     (tmp_path / ".cxr-review" / "x.png").write_bytes(img)
@@ -26,4 +28,11 @@ def test_scan_rules(tmp_path):
     os.symlink(tmp_path, sub / "loop")  # a symlink back up must not recurse
     os.symlink(tmp_path / "gone.png", tmp_path / "dangling.png")
     names = [p.relative_to(tmp_path).as_posix() for p in iter_image_files(tmp_path)]
-    assert names == ["B.JPG", "IM0001", "a.png", "dangling.png", "sub dir/c.dcm"]
+    assert names == [
+        "1.2.840.113619.2.55",
+        "B.JPG",
+        "IM0001",
+        "a.png",
+        "dangling.png",
+        "sub dir/c.dcm",
+    ]

@@ -391,3 +391,14 @@ def test_sniff_format_table():
     assert sniff_format(b"\0" * 128 + b"DICM") == "dicom"
     assert sniff_format(b"GIF89a") == "gif"
     assert sniff_format(b"\0" * 200) is None
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_flat_low_bit_png_keeps_its_grey(bits):
+    """Pillow expands 1/2/4-bit PNGs to 8 bits; a flat one must not turn white."""
+    value = (1 << bits) // 2
+    img = Image.new("L", (8, 8), color=value * (255 // ((1 << bits) - 1)))
+    data = pil_bytes(img, "PNG", bits=bits)
+    d = _decode(data)
+    g = windowed(d)
+    assert 0.2 < float(g.mean()) < 0.8

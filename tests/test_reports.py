@@ -62,7 +62,11 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
         "Normal",
         "Marker overlaps the apex",
     )
-    assert len(list(heat.glob("*.png"))) == 7
+    assert len(list(heat.rglob("*.png"))) == 7
+    assert (heat / "sub" / "UPPER.PNG.heatmap.png").is_file()  # names mirror the folder
+    from desktop.folder_scan import iter_image_files
+
+    assert list(iter_image_files(heat)) == []  # exported heatmaps are never scanned as X-rays
     again = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 

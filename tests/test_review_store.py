@@ -64,3 +64,20 @@ def test_read_only_folder_falls_back_to_user_data(tmp_path, monkeypatch):
         store.set_note("a.png", "kept elsewhere", reviewer="x")
     with ReviewStore.for_folder(tmp_path) as again:
         assert again.get("a.png").note == "kept elsewhere"
+
+
+def test_read_only_reader_and_reviews_carried_to_the_fallback(tmp_path, monkeypatch):
+    import sqlite3
+
+    with ReviewStore.for_folder(tmp_path) as store:
+        store.set_note("a.png", "made while writable", reviewer="x")
+    reader = ReviewStore(tmp_path / ".cxr-review" / "review.sqlite", read_only=True)
+    assert reader.get("a.png").note == "made while writable"
+    with pytest.raises(sqlite3.OperationalError):
+        reader.set_note("a.png", "no", reviewer="x")
+    reader.close()
+    monkeypatch.setattr(rs, "_writable", lambda folder: False)  # the folder is now read-only
+    with ReviewStore.for_folder(tmp_path) as store:
+        assert "copied" in store.fallback_reason
+        assert store.get("a.png").note == "made while writable"
+        store.set_note("a.png", "continued elsewhere", reviewer="x")

@@ -146,6 +146,26 @@ def test_given_splits_are_kept_and_checked():
         parse_fractions("0/50/50")
 
 
+def test_partly_filled_split_column_is_refused():
+    s = [Sample("a", "Normal", "", "test"), Sample("b", "Normal", "", ""), Sample("c", "COVID-19")]
+    with pytest.raises(DataError, match="1 of 3"):
+        assign_splits(s)
+
+
+def test_manifest_metrics_have_no_nan():
+    import json
+
+    from training.evaluation import evaluate_logits
+    from training.train import _metrics_for_manifest
+
+    y = np.array([1, 1, 2, 2])  # no COVID-19 in this test split: its AUC is undefined
+    m = evaluate_logits(y, np.random.default_rng(0).normal(size=(4, 3)), CLASS_NAMES)
+    assert np.isnan(m["per_class"]["COVID-19"]["roc_auc"])
+    clean = _metrics_for_manifest(m)
+    assert clean["per_class"]["COVID-19"]["roc_auc"] is None
+    json.dumps(clean, allow_nan=False)
+
+
 def test_tiny_data_set_still_gets_val_and_test():
     s = [Sample(f"{i}", CLASS_NAMES[i % 3]) for i in range(6)]
     splits = {x.split for x in assign_splits(s)}

@@ -116,6 +116,7 @@ def build_cache(
         if meta.get("fingerprint") == fp:
             return _load_cache(folder, meta, data_path, class_index)
 
+    meta_path.unlink(missing_ok=True)  # a rebuild killed halfway must not look valid
     npy = str(ds.npy_images) if ds.npy_images else None
     workers = max(1, min(workers or os.cpu_count() or 1, 32))
     chunk = 32

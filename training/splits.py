@@ -33,9 +33,15 @@ def assign_splits(
     samples: list[Sample], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> list[Sample]:
     """Return the samples with ``split`` filled in; given splits (CSV column) are kept."""
-    if samples and all(s.split for s in samples):
+    given = sum(bool(s.split) for s in samples)
+    if samples and given == len(samples):
         _check_given(samples)
         return list(samples)
+    if given:
+        raise DataError(
+            f"the split column is filled for {given} of {len(samples)} images; fill it for all "
+            "(train/val/test) or leave it empty to let cxr train split by patient"
+        )
     groups: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(samples):
         groups[s.patient_id or f"\0{i}"].append(i)  # no id: each image is its own patient

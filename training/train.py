@@ -259,6 +259,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     from export.build import write_bundle
     from training.report import plot_curves, plot_reliability, plot_roc, write_report
 
+    # metrics first: a failed export must not lose the evaluation (cxr export can retry)
+    (run / "metrics.json").write_text(
+        json.dumps(summary, indent=2, default=float), encoding="utf-8"
+    )
     manifest = make_manifest(cfg, summary, spec, mspec)
     parity = _parity_images(cache, rows["val"])
     written = write_bundle(model, run / "bundle", manifest, parity_images=parity, force=cfg.force)
@@ -296,19 +300,32 @@ def _parity_images(cache: Cache, rows: np.ndarray, n: int = 32) -> np.ndarray:
     return next(tensor_batches(cache, rows[:n], n))
 
 
+def _finite(v: Any) -> Any:
+    """NaN (e.g. AUC of a class absent from the test split) -> None: the manifest is strict JSON."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
+
+
 def _metrics_for_manifest(test: dict[str, Any]) -> dict[str, Any]:
     cal = test["calibration"]
-    return {
-        "split": "test",
-        "n": test["n"],
-        "accuracy": test["accuracy"],
-        "macro": test["macro"],
-        "weighted": test["weighted"],
-        "per_class": test["per_class"],
-        "confusion_matrix": test["confusion_matrix"],
-        "ece_before": cal["ece_before"],
-        "ece_after": cal["ece_after"],
-    }
+    return _finite(
+        {
+            "split": "test",
+            "n": test["n"],
+            "accuracy": test["accuracy"],
+            "macro": test["macro"],
+            "weighted": test["weighted"],
+            "per_class": test["per_class"],
+            "confusion_matrix": test["confusion_matrix"],
+            "ece_before": cal["ece_before"],
+            "ece_after": cal["ece_after"],
+        }
+    )
 
 
 def make_manifest(

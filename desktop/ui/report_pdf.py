@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainte
 
 from desktop.batch import Record
 from desktop.folder_model import format_probability
+from desktop.model_card import num
 from desktop.overlay import colormap_rgb, composite
 from export.bundle import Manifest
 from export.image_input import windowed
@@ -119,8 +120,8 @@ class ReportWriter:
         macro = met.get("macro") or {}
         if acc is not None:
             y = self._line(y, f"Model test metrics: accuracy {acc * 100:.1f} % on {met.get('n', '?')} images, "
-                              f"macro F1 {macro.get('f1', float('nan')):.3f}, "
-                              f"macro ROC AUC {macro.get('roc_auc', float('nan')):.3f}")  # fmt: skip
+                              f"macro F1 {num(macro.get('f1'))}, "
+                              f"macro ROC AUC {num(macro.get('roc_auc'))}")  # fmt: skip
         if m.extra.get("demo"):
             y = self._line(y, "DEMO MODEL trained on synthetic phantoms — not for any conclusion.", 10,
                            bold=True, color="#b03a00")  # fmt: skip
