@@ -8,6 +8,7 @@ and a disagreement above ``PARITY_TOL`` aborts the export.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -47,7 +48,10 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _serving_module(model, cam_layer: str):
+CLASS_NAMES_KEY = "cxr_class_names"
+
+
+def _serving_module(model, cam_layer: str, class_names: tuple[str, ...]):
     """A tf.Module with the two signatures DESIGN.md promises."""
     import keras
     import tensorflow as tf
@@ -61,6 +65,8 @@ def _serving_module(model, cam_layer: str):
             super().__init__()
             self.model = model
             self.cam_model = cam_model
+            # the class order travels inside the model too, so a manifest that swaps names is caught
+            self.class_names = tf.Variable(json.dumps(list(class_names)), trainable=False)
 
         @tf.function(input_signature=[image_spec])
         def serve(self, image):
@@ -87,16 +93,19 @@ def _serving_module(model, cam_layer: str):
     return Exported()
 
 
-def export_savedmodel(model, path: Path, cam_layer: str) -> None:
+def export_savedmodel(model, path: Path, cam_layer: str, class_names: tuple[str, ...]) -> None:
     import tensorflow as tf
 
-    module = _serving_module(model, cam_layer)
+    module = _serving_module(model, cam_layer, class_names)
     tf.saved_model.save(
         module, str(path), signatures={"serving_default": module.serve, "cam": module.cam}
     )
 
 
-def export_onnx(model, path: Path, opset: int = OPSET) -> dict[str, Any]:
+def export_onnx(
+    model, path: Path, class_names: tuple[str, ...], opset: int = OPSET
+) -> dict[str, Any]:
+    import onnx
     import tensorflow as tf
     import tf2onnx
 
@@ -109,6 +118,8 @@ def export_onnx(model, path: Path, opset: int = OPSET) -> dict[str, Any]:
     inputs = [i.name for i in proto.graph.input]
     if inputs != ["image"] or outputs != ["logits", "probabilities"]:
         raise ExportError(f"unexpected ONNX signature: inputs {inputs}, outputs {outputs}")
+    onnx.helper.set_model_props(proto, {CLASS_NAMES_KEY: json.dumps(list(class_names))})
+    onnx.save(proto, str(path))
     return {"input": inputs[0], "outputs": outputs}
 
 
@@ -168,8 +179,8 @@ def write_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
     try:
         cam_layer = manifest.savedmodel.cam_layer
-        export_savedmodel(model, tmp / "savedmodel", cam_layer)
-        export_onnx(model, tmp / "model.onnx")
+        export_savedmodel(model, tmp / "savedmodel", cam_layer, manifest.class_names)
+        export_onnx(model, tmp / "model.onnx", manifest.class_names)
         parity = check_parity(tmp, parity_images)
         if not parity["max_abs_prob_diff"] <= PARITY_TOL:
             raise ExportError(

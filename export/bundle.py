@@ -31,6 +31,16 @@ INTENDED_USE = (
 )
 
 
+#: Files that can carry executable code (pickles, Keras Lambda layers, Python, native libs).
+_CODE_BEARING = {
+    ".pkl": "Python pickle", ".pickle": "Python pickle", ".joblib": "Python pickle",
+    ".npy": "NumPy file (may hold a pickle)", ".npz": "NumPy file (may hold a pickle)",
+    ".keras": "Keras model (may hold Lambda layers)", ".h5": "Keras/HDF5 model",
+    ".hdf5": "Keras/HDF5 model", ".py": "Python source", ".pyc": "Python bytecode",
+    ".so": "native library", ".dll": "native library", ".dylib": "native library",
+}  # fmt: skip
+
+
 class BundleError(ValueError):
     """A bundle that must not be used, with the reason and (when known) the file at fault."""
 
@@ -327,6 +337,15 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
         if rel not in present:
             raise BundleError(
                 f"file '{rel}' listed in the manifest is missing", bundle=root, file=rel
+            )
+    for rel in sorted(listed):
+        kind = _CODE_BEARING.get(PurePosixPath(rel).suffix.lower())
+        if kind:
+            raise BundleError(
+                f"'{rel}' is a {kind}; a bundle holds only ONNX and SavedModel files, and "
+                "loading this could run code: refused",
+                bundle=root,
+                file=rel,
             )
     unlisted = sorted(present - listed)
     if unlisted:

@@ -33,6 +33,17 @@ class CamRunner:
             )
         self._fn = sigs[m.savedmodel.cam_signature]
         self._tf = tf
+        embedded = getattr(self._module, "class_names", None)
+        if embedded is not None:
+            import json
+
+            names = json.loads(embedded.numpy().decode("utf-8"))
+            if names != list(m.class_names):
+                raise BundleError(
+                    f"the SavedModel was exported for classes {names} but the manifest lists "
+                    f"{list(m.class_names)} (edited manifest?)",
+                    bundle=root,
+                )
         # warm-up (XLA compiles here) and the TF-side cross-check of the class count
         probe = np.zeros((1, m.input.height, m.input.width, m.input.channels), np.float32)
         _, _, probs = self.run(probe, [0])

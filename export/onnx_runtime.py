@@ -87,7 +87,16 @@ class OnnxClassifier:
         self._check_against_manifest(root)
 
     def _check_against_manifest(self, root: Path) -> None:
+        import json
+
         m = self.manifest
+        embedded = self.session.get_modelmeta().custom_metadata_map.get("cxr_class_names")
+        if embedded is not None and json.loads(embedded) != list(m.class_names):
+            raise BundleError(
+                f"the ONNX model was exported for classes {json.loads(embedded)} but the "
+                f"manifest lists {list(m.class_names)} (edited manifest?)",
+                bundle=root,
+            )
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name: o for o in self.session.get_outputs()}
         if m.onnx.input_name not in inputs:

@@ -186,3 +186,70 @@ def test_cam_runner_on_a_trained_bundle(trained_run):
     assert acts.shape == grads.shape == (2, 4, 4, 96)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert not np.allclose(grads[0], grads[1])  # gradients of different class scores
+
+
+def _copy_bundle(trained_run, tmp_path):
+    import shutil
+
+    root, _ = trained_run
+    b = tmp_path / "b"
+    shutil.copytree(root / "run" / "bundle", b)
+    return b, load_bundle(b)
+
+
+def test_hostile_bundles_are_refused_with_a_reason(trained_run, tmp_path):
+    """Re-hashed manifests (an attacker or a careless script) must still not get through."""
+    from export.build import export_savedmodel
+    from export.cam_runtime import CamRunner
+    from export.onnx_runtime import OnnxClassifier
+
+    b, m = _copy_bundle(trained_run, tmp_path)
+    # truncated ONNX, manifest re-hashed so the hash check passes
+    onnx_bytes = (b / "model.onnx").read_bytes()
+    (b / "model.onnx").write_bytes(onnx_bytes[: len(onnx_bytes) // 2])
+    write_manifest(b, m)
+    with pytest.raises(BundleError, match="ONNX model cannot be loaded"):
+        OnnxClassifier(b)
+    (b / "model.onnx").write_bytes(onnx_bytes)
+    # class names swapped in the manifest: the models carry their own order
+    swapped = write_manifest(b, replace(m, class_names=("Normal", "COVID-19", "Pneumonia")))
+    with pytest.raises(BundleError, match="exported for classes"):
+        OnnxClassifier(b)
+    with pytest.raises(BundleError, match="exported for classes"):
+        CamRunner(b, swapped)
+    # a SavedModel from another (4-class) model
+    import shutil
+
+    other = build_model(ModelSpec("compact", 32, 4, "none"))
+    shutil.rmtree(b / "savedmodel")
+    export_savedmodel(other, b / "savedmodel", "cam_conv", ("A", "B", "C", "D"))
+    m2 = write_manifest(b, m)
+    with pytest.raises(BundleError):
+        CamRunner(b, m2)
+    # a SavedModel without the cam signature
+    import tensorflow as tf
+
+    class ServeOnly(tf.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
+        def serve(self, image):
+            return {"logits": self.model(image)[0]}
+
+    shutil.rmtree(b / "savedmodel")
+    mod = ServeOnly(build_model(ModelSpec("compact", 32, 3, "none")))
+    tf.saved_model.save(mod, str(b / "savedmodel"), signatures={"serving_default": mod.serve})
+    m3 = write_manifest(b, m)
+    with pytest.raises(BundleError, match="no 'cam' signature"):
+        CamRunner(b, m3)
+
+
+@pytest.mark.parametrize("name", ["model.pkl", "savedmodel/extra.keras", "helper.py"])
+def test_code_bearing_files_are_refused_even_when_listed(trained_run, tmp_path, name):
+    b, m = _copy_bundle(trained_run, tmp_path)
+    (b / name).write_bytes(b"\x80\x04K\x01.")  # a tiny pickle
+    write_manifest(b, m)  # listed, with a correct hash
+    with pytest.raises(BundleError, match="could run code"):
+        load_bundle(b)
