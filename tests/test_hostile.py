@@ -178,3 +178,30 @@ def test_5000_file_folder_lists_fast(tmp_path):
     dt = time.perf_counter() - t0
     print(f"listed {n} files in {dt * 1000:.0f} ms")
     assert n == 5000
+
+
+@pytest.mark.slow
+@needs_demo
+def test_5000_files_list_at_once_and_classify_in_the_background(qtbot, tmp_path):
+    import numpy as np
+    from imaging_factory import png_bytes
+
+    from desktop.ui.main_window import MainWindow
+
+    data = png_bytes(np.zeros((16, 16), np.uint8))
+    for i in range(5000):
+        (tmp_path / f"f{i:05d}.png").write_bytes(data)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.set_bundle(DEMO_BUNDLE)
+    t0 = time.perf_counter()
+    w.open_folder(tmp_path)
+    qtbot.waitUntil(lambda: w.table_model.rowCount() == 5000, timeout=30_000)
+    listed = time.perf_counter() - t0
+    assert w.classifying  # the list is there while classification goes on
+    with qtbot.waitSignal(w.classification_finished, timeout=600_000):
+        pass
+    print(
+        f"5000 files listed in {listed * 1000:.0f} ms, classified in {time.perf_counter() - t0:.1f} s"
+    )
+    w.shutdown()
