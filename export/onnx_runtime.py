@@ -90,13 +90,6 @@ class OnnxClassifier:
         import json
 
         m = self.manifest
-        embedded = self.session.get_modelmeta().custom_metadata_map.get("cxr_class_names")
-        if embedded is not None and json.loads(embedded) != list(m.class_names):
-            raise BundleError(
-                f"the ONNX model was exported for classes {json.loads(embedded)} but the "
-                f"manifest lists {list(m.class_names)} (edited manifest?)",
-                bundle=root,
-            )
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name: o for o in self.session.get_outputs()}
         if m.onnx.input_name not in inputs:
@@ -117,6 +110,13 @@ class OnnxClassifier:
                     f"{len(m.class_names)} ({', '.join(m.class_names)})",
                     bundle=root,
                 )
+        embedded = self.session.get_modelmeta().custom_metadata_map.get("cxr_class_names")
+        if embedded is not None and json.loads(embedded) != list(m.class_names):
+            raise BundleError(
+                f"the ONNX model was exported for classes {json.loads(embedded)} but the "
+                f"manifest lists {list(m.class_names)} (edited manifest?)",
+                bundle=root,
+            )
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
