@@ -205,3 +205,24 @@ def test_5000_files_list_at_once_and_classify_in_the_background(qtbot, tmp_path)
         f"5000 files listed in {listed * 1000:.0f} ms, classified in {time.perf_counter() - t0:.1f} s"
     )
     w.shutdown()
+
+
+def test_two_processes_on_one_folder_last_write_wins_history_keeps_both(tmp_path):
+    code = r"""
+import sys
+from desktop.review_store import ReviewStore
+who = sys.argv[2]
+with ReviewStore.for_folder(sys.argv[1]) as store:
+    for i in range(60):
+        store.set_note("shared.png", f"{who} {i}", reviewer=who)
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), who], cwd=ROOT)
+             for who in ("alice", "bob")]  # fmt: skip
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    with ReviewStore.for_folder(tmp_path) as store:
+        assert store.integrity_ok()
+        history = store.history("shared.png")
+        final = store.get("shared.png")
+    assert {h[3] for h in history} == {"alice", "bob"}
+    assert len(history) == 120  # every change of both instances is in the history
+    assert final.note == history[-1][2] and final.reviewer == history[-1][3]  # last write wins
