@@ -1,0 +1,98 @@
+"""VGG19 224² (weights=None) through our own export path: ORT vs TF vs the FLOP limit, and CAM."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    ms = _median_ms(lambda: a @ b, repeats, warmup=2)
+    return 2 * n**3 / (ms / 1000) / 1e9
+
+
+def onnx_gflop(path: Path) -> float:
+    """Multiply-adds x 2 of every Conv and MatMul/Gemm, from the graph's inferred shapes."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    model = onnx.load(str(path))
+    for inp in model.graph.input:  # fix the batch to 1 for shape inference
+        d = inp.type.tensor_type.shape.dim
+        if d and not d[0].dim_value:
+            d[0].dim_value = 1
+    model = shape_inference.infer_shapes(model)
+    shapes = {}
+    for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input):
+        shapes[vi.name] = [x.dim_value for x in vi.type.tensor_type.shape.dim]
+    inits = {i.name: numpy_helper.to_array(i).shape for i in model.graph.initializer}
+    flops = 0
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            w = inits.get(node.input[1])
+            out = shapes.get(node.output[0])
+            if w is not None and out and all(out):
+                # out NCHW: N, M, H, W; w: M, C/groups, kh, kw
+                flops += 2 * int(np.prod(out)) * int(np.prod(w[1:]))
+        elif node.op_type in ("MatMul", "Gemm"):
+            w = inits.get(node.input[1])
+            out = shapes.get(node.output[0])
+            if w is not None and out and all(out):
+                flops += 2 * int(np.prod(out)) * int(w[0] if node.op_type == "MatMul" else w[-1])
+    return flops / 1e9
+
+
+def run_inference(quick: bool = True) -> dict:
+    import onnxruntime as ort
+
+    from export.build import write_bundle
+    from export.bundle import Manifest, SavedModelInfo
+    from export.cam_runtime import CamRunner
+    from export.image_input import InputSpec
+    from training.model import ModelSpec, build_model
+
+    reps = 10 if quick else 30
+    out: dict = {}
+    out["sgemm_gflops"] = round(sgemm_gflops(), 1)
+    model = build_model(ModelSpec("vgg19", 224, 3, "none"))
+    x1 = np.random.default_rng(0).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
+    x16 = np.repeat(x1, 16, axis=0)
+    tmp = Path(tempfile.mkdtemp(prefix="cxr-bench-"))
+    manifest = Manifest(model_name="bench-vgg19", input=InputSpec(), savedmodel=SavedModelInfo())
+    t = time.perf_counter()
+    write_bundle(model, tmp / "b", manifest, parity_images=x1)
+    out["export_s"] = round(time.perf_counter() - t, 1)
+    out["vgg19_gflop"] = round(onnx_gflop(tmp / "b" / "model.onnx"), 2)
+    out["flop_limit_ms"] = round(out["vgg19_gflop"] / out["sgemm_gflops"] * 1000, 1)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(
+        str(tmp / "b" / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+    )
+    out["ort_b1_ms"] = round(_median_ms(lambda: sess.run(["logits"], {"image": x1}), reps), 1)
+    b16 = _median_ms(lambda: sess.run(["logits"], {"image": x16}), max(3, reps // 3))
+    out["ort_b16_img_per_s"] = round(16 / (b16 / 1000), 1)
+    out["tf_b1_ms"] = round(_median_ms(lambda: model(x1, training=False), reps), 1)
+    out["ort_vs_tf"] = round(out["tf_b1_ms"] / out["ort_b1_ms"], 2)
+    out["ort_vs_limit"] = round(out["ort_b1_ms"] / out["flop_limit_ms"], 2)
+    runner = CamRunner(tmp / "b")
+    out["cam_ms"] = round(_median_ms(lambda: runner.run(x1, [0]), reps), 1)
+    out["cam_vs_ort"] = round(out["cam_ms"] / out["ort_b1_ms"], 2)
+    return out
