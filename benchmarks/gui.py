@@ -28,8 +28,10 @@ def main():
     def beat():
         now = time.perf_counter(); gaps.append(now - last[0]); last[0] = now
     timer = QTimer(); timer.timeout.connect(beat); timer.start(5)
-    state = {"done": False, "heat": 0}
-    w.classification_finished.connect(lambda: state.update(done=True))
+    state = {"done": False, "heat": 0, "t_done": None}
+    def finished():
+        state.update(done=True, t_done=time.perf_counter())
+    w.classification_finished.connect(finished)
     def on_heat():
         state["heat"] += 1
         if state["heat"] < n_heat:
@@ -44,7 +46,8 @@ def main():
     print(json.dumps({"gui_max_stall_ms": round(float(g.max()), 1),
                       "gui_p99_stall_ms": round(float(np.percentile(g, 99)), 1),
                       "gui_images": len(w.entries), "gui_heatmaps": state["heat"],
-                      "gui_elapsed_s": round(elapsed, 1)}))
+                      "gui_elapsed_s": round(elapsed, 1),
+                      "folder_img_per_s": round(len(w.entries) / (state["t_done"] - t0), 1)}))
     w.shutdown()
 
 if __name__ == "__main__":
