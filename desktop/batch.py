@@ -108,15 +108,11 @@ def run_folder(
                 x = to_model_tensor(gray, manifest.input)
                 rec.probabilities = clf.probabilities(x)[0]
                 if runner is not None:
-                    from export.cam import compute_cam, onto_image
+                    from desktop.cam_process import heatmap_for
 
                     cls = int(np.argmax(rec.probabilities))
-                    acts, grads, _ = runner.run(x[None], [cls])
-                    cam = compute_cam(cam_method, acts, grads)[0]
-                    rec.heat = onto_image(
-                        cam, (decoded.meta.height, decoded.meta.width), manifest.input
-                    )
-                    rec.cam_class = cls
+                    res = heatmap_for(runner, decoded, cls, cam_method, x=x[None])
+                    rec.heat, rec.cam_class = res["overlay"], res["class_index"]
                 if keep_images or runner is not None:
                     rec.decoded = decoded
             if progress:

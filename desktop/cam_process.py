@@ -18,16 +18,18 @@ from pathlib import Path
 MAX_OVERLAY_SIDE = 768
 
 
-def compute_heatmap(runner, path: Path, class_index: int | None, method: str) -> dict:
-    """Decode through the image-input contract, run the ``cam`` signature, map onto the image."""
+def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None,
+                max_side: int | None = None) -> dict:  # fmt: skip
+    """The one Grad-CAM path (app and reports): ``cam`` signature for the given or the
+    predicted class, CAM method, then mapped back onto the image's own frame."""
     import numpy as np
 
     from export.cam import compute_cam, onto_image
-    from export.image_input import model_gray, read_image, to_model_tensor
+    from export.image_input import model_gray, to_model_tensor
 
     m = runner.manifest
-    decoded = read_image(path)
-    x = to_model_tensor(model_gray(decoded, m.input), m.input)[None]
+    if x is None:
+        x = to_model_tensor(model_gray(decoded, m.input), m.input)[None]
     acts, grads, probs = runner.run(x, [class_index or 0])
     cls = class_index
     if cls is None:
@@ -38,13 +40,20 @@ def compute_heatmap(runner, path: Path, class_index: int | None, method: str) ->
     h, w = decoded.meta.height, decoded.meta.width
     return {
         "cam": cam,
-        "overlay": onto_image(cam, (h, w), m.input, MAX_OVERLAY_SIDE),
+        "overlay": onto_image(cam, (h, w), m.input, max_side),
         "image_size": (h, w),
         "class_index": cls,
         "method": method,
         "probabilities": probs[0],
         "layer": m.savedmodel.cam_layer,
     }
+
+
+def compute_heatmap(runner, path: Path, class_index: int | None, method: str) -> dict:
+    """Decode through the image-input contract, then :func:`heatmap_for` (overlay <= 768 px)."""
+    from export.image_input import read_image
+
+    return heatmap_for(runner, read_image(path), class_index, method, max_side=MAX_OVERLAY_SIDE)
 
 
 def _serve(conn) -> None:

@@ -71,7 +71,7 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 
 
-def test_report_pdf_pages_text_and_overlay(reviewed_folder, tmp_path):
+def test_report_pdf_pages_text_and_overlay(qapp, reviewed_folder, tmp_path):
     pdf = tmp_path / "report.pdf"
     r = _cxr("report", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", pdf, "--opacity", "0.6",
              "--reviewer", "Dr A")  # fmt: skip
@@ -91,11 +91,9 @@ def test_report_pdf_pages_text_and_overlay(reviewed_folder, tmp_path):
 
 def _render_page(pdf: Path, index: int) -> np.ndarray:
     from PySide6.QtCore import QSize
-    from PySide6.QtGui import QGuiApplication
     from PySide6.QtPdf import QPdfDocument
 
-    _app = QGuiApplication.instance() or QGuiApplication([])
-    doc = QPdfDocument()
+    doc = QPdfDocument()  # pytest-qt's QApplication (qapp) is running
     doc.load(str(pdf))
     img = doc.render(index, QSize(620, 877)).convertToFormat(
         __import__("PySide6.QtGui", fromlist=["QImage"]).QImage.Format.Format_RGB888
