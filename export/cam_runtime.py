@@ -11,7 +11,6 @@ import os
 import numpy as np
 
 from export.bundle import BundleError, Manifest, bundle_root, load_bundle
-from export.cam import compute_cam
 
 
 class CamRunner:
@@ -61,8 +60,3 @@ class CamRunner:
         idx = np.asarray(class_index, np.int32).reshape(-1)
         out = self._fn(image=tf.constant(x), class_index=tf.constant(idx))
         return out["activations"].numpy(), out["gradients"].numpy(), out["probabilities"].numpy()
-
-    def heatmap(self, image: np.ndarray, class_index: int, method: str = "gradcam") -> np.ndarray:
-        """One (h, w) map in [0, 1] at the CAM layer's resolution for one model input."""
-        acts, grads, _ = self.run(image[None], [class_index])
-        return compute_cam(method, acts, grads)[0]
