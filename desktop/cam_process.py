@@ -19,11 +19,14 @@ MAX_OVERLAY_SIDE = 768
 
 
 def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None,
-                max_side: int | None = None) -> dict:  # fmt: skip
-    """The one Grad-CAM path (app and reports): ``cam`` signature for the given or the
-    predicted class, CAM method, then mapped back onto the image's own frame."""
+                max_side: int | None = None, overlay: bool = True) -> dict:  # fmt: skip
+    """The one Grad-CAM path (app, reports, audit pass): ``cam`` signature for the given or
+    the predicted class, CAM method, mapped back onto the image's own frame, and where the
+    heatmap lies (lung field / border / burned-in text shares, ``export.attention``).
+    ``overlay=False`` skips the full-size map (the background attention pass)."""
     import numpy as np
 
+    from export.attention import image_attention
     from export.cam import compute_cam, onto_image
     from export.image_input import model_gray, to_model_tensor
 
@@ -38,9 +41,13 @@ def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None
             acts, grads, probs = runner.run(x, [cls])
     cam = compute_cam(method, acts, grads)[0]
     h, w = decoded.meta.height, decoded.meta.width
+    att, _c, lungs, markers = image_attention(decoded, cam, m.input)
     return {
         "cam": cam,
-        "overlay": onto_image(cam, (h, w), m.input, max_side),
+        "overlay": onto_image(cam, (h, w), m.input, max_side) if overlay else None,
+        "attention": att.as_dict(),
+        "lung_mask": lungs,
+        "marker_mask": markers,
         "image_size": (h, w),
         "class_index": cls,
         "method": method,
@@ -49,11 +56,18 @@ def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None
     }
 
 
-def compute_heatmap(runner, path: Path, class_index: int | None, method: str) -> dict:
+def compute_heatmap(
+    runner, path: Path, class_index: int | None, method: str, overlay: bool = True
+) -> dict:
     """Decode through the image-input contract, then :func:`heatmap_for` (overlay <= 768 px)."""
     from export.image_input import read_image
 
-    return heatmap_for(runner, read_image(path), class_index, method, max_side=MAX_OVERLAY_SIDE)
+    out = heatmap_for(runner, read_image(path), class_index, method,
+                      max_side=MAX_OVERLAY_SIDE, overlay=overlay)  # fmt: skip
+    if not overlay:  # only the numbers cross the pipe
+        for k in ("cam", "lung_mask", "marker_mask"):
+            out.pop(k, None)
+    return out
 
 
 def _serve(conn) -> None:
@@ -66,7 +80,7 @@ def _serve(conn) -> None:
             return
         if req is None:
             return
-        bundle, path, class_index, method, model_sha = req
+        bundle, path, class_index, method, model_sha, overlay = req
         try:
             runner = runners.get((bundle, model_sha))
             if runner is None:
@@ -74,7 +88,7 @@ def _serve(conn) -> None:
 
                 runners.clear()
                 runner = runners[(bundle, model_sha)] = CamRunner(bundle)
-            conn.send(compute_heatmap(runner, Path(path), class_index, method))
+            conn.send(compute_heatmap(runner, Path(path), class_index, method, overlay))
         except Exception as exc:
             conn.send({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
 
@@ -97,11 +111,12 @@ class CamProcess:
         self._conn = parent
 
     def compute(
-        self, bundle: Path, path: Path, class_index: int | None, method: str, model_sha: str = ""
-    ) -> dict:
+        self, bundle: Path, path: Path, class_index: int | None, method: str, model_sha: str = "",
+        overlay: bool = True,
+    ) -> dict:  # fmt: skip
         self._ensure()
         try:
-            self._conn.send((str(bundle), str(path), class_index, method, model_sha))
+            self._conn.send((str(bundle), str(path), class_index, method, model_sha, overlay))
             return self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = self._proc.exitcode if self._proc else None

@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fine-tune VGG19 (or the compact CNN), evaluate, export a bundle",
     ),
     "evaluate": ("training.evaluate_cmd", "metrics of a bundle on any data set"),
+    "audit": (
+        "training.audit_cmd",
+        "where the model looked: lung / border / burned-in text shares, flags, pointing game",
+    ),
     "export": ("training.export_cmd", "(re)export a bundle from a training run, optionally int8"),
     "classify": (
         "desktop.classify_cmd",

@@ -12,7 +12,8 @@ import numpy as np
 
 from desktop.review_store import Review
 
-FILTERS = ("All", "COVID-19", "Normal", "Pneumonia", "Not reviewed", "Uncertain AI", "Errors")
+FILTERS = ("All", "COVID-19", "Normal", "Pneumonia", "Not reviewed", "Uncertain AI",
+           "Looked outside lungs", "Errors")  # fmt: skip
 SORTS = ("Name", "Most uncertain first", "Confidence (high first)", "AI class")
 
 
@@ -24,6 +25,14 @@ class Entry:
     error: str | None = None
     review: Review | None = None
     cache_key: tuple = field(default=())
+    #: where the predicted class's Grad-CAM lay (``export.attention`` shares), once computed
+    attention: dict | None = None
+
+    def flagged(self, min_lung_share: float) -> bool:
+        """The model looked outside the lungs (see ``export.attention.flag``)."""
+        from export.attention import flag
+
+        return self.error is None and flag(self.attention, min_lung_share)
 
     @property
     def classified(self) -> bool:
@@ -75,6 +84,7 @@ def visible_rows(
     filter_name: str = "All",
     sort_name: str = "Name",
     uncertain_below: float = 0.6,
+    min_lung_share: float = 0.5,
 ) -> list[int]:
     """Indices of ``entries`` to show, in display order."""
     rows = list(range(len(entries)))
@@ -89,6 +99,8 @@ def visible_rows(
             return e.review is None or e.review.decision is None
         if filter_name == "Uncertain AI":
             return e.confidence is not None and e.confidence < uncertain_below
+        if filter_name == "Looked outside lungs":
+            return e.flagged(min_lung_share)
         if filter_name == "Errors":
             return e.error is not None
         raise ValueError(f"unknown filter {filter_name!r}")
@@ -105,3 +117,10 @@ def visible_rows(
     else:
         raise ValueError(f"unknown sort {sort_name!r}")
     return rows
+
+
+def attention_summary(entries: list[Entry], min_lung_share: float) -> tuple[int, int, int]:
+    """(flagged, checked, classified without error) for the folder summary."""
+    ok = [e for e in entries if e.probabilities is not None]
+    checked = [e for e in ok if e.attention is not None]
+    return sum(e.flagged(min_lung_share) for e in checked), len(checked), len(ok)

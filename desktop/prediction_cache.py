@@ -25,6 +25,15 @@ CREATE TABLE IF NOT EXISTS predictions (
     error TEXT,
     PRIMARY KEY (rel_path, model_sha)
 );
+CREATE TABLE IF NOT EXISTS attention (
+    rel_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    model_sha TEXT NOT NULL,
+    method TEXT NOT NULL,
+    attention TEXT NOT NULL,
+    PRIMARY KEY (rel_path, model_sha, method)
+);
 """
 
 
@@ -72,4 +81,30 @@ class PredictionCache:
                     )
                     for rel, size, mtime, sha, p, err in rows
                 ],
+            )
+
+    def get_attention(
+        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, method: str
+    ) -> dict | None:
+        """Where the predicted class's heatmap lay (``export.attention`` shares), if known."""
+        row = self._db.execute(
+            "SELECT attention FROM attention WHERE rel_path = ? AND model_sha = ? AND method = ? "
+            "AND size = ? AND mtime_ns = ?",
+            (rel_path, model_sha, method, size, mtime_ns),
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) and "lung_share" in value else None
+
+    def put_attention(
+        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, method: str, att: dict
+    ) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO attention VALUES (?, ?, ?, ?, ?, ?)",
+                (rel_path, size, mtime_ns, model_sha, method, json.dumps(att)),
             )

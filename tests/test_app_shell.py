@@ -104,6 +104,28 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     # the GUI thread kept ticking while classifying and loading TF for Grad-CAM
     assert max(gaps[5:], default=0) < 0.1, f"GUI stalled {max(gaps[5:]):.3f} s"
 
+    # the attention audit runs behind the reviewer: every classified image gets its lung share
+    ok = [e for e in w.entries if e.probabilities is not None]
+    qtbot.waitUntil(lambda: all(e.attention is not None for e in ok), timeout=120_000)
+    shares = sorted(e.attention["lung_share"] for e in ok)
+    assert all(0.0 <= v <= 1.0 for v in shares)
+    n_low = sum(v < 0.5 for v in shares)
+    assert w.attention_label.text().startswith(f"Looked outside lungs: {n_low} of 6")
+    # a stricter threshold flags the lower half: list column, filter, summary, image warning
+    w.set_min_lung_share(shares[3])
+    flagged = {e.rel_path for e in ok if e.attention["lung_share"] < shares[3]}
+    assert len(flagged) >= 3 and f"{len(flagged)} of 6" in w.attention_label.text()
+    lung_col = {_names(w)[r]: w.table_model.data(w.table_model.index(r, 3)) for r in range(7)}
+    assert {n for n, t in lung_col.items() if t.startswith("⚠")} == flagged
+    w.filter_box.setCurrentText("Looked outside lungs")
+    assert set(_names(w)) == flagged
+    qtbot.waitUntil(lambda: w.view.has_overlay() and w.view.warning.isVisible(), timeout=60_000)
+    assert "outside the lungs" in w.view.warning.toPlainText()
+    assert "Looked outside the lungs" in w.side.attention_note.text()
+    w.filter_box.setCurrentText("All")
+    w.set_min_lung_share(0.5)
+    qtbot.waitUntil(w.view.has_overlay, timeout=60_000)
+
     overlay = w.view.overlay_item.image
     w.side.opacity.setValue(75)
     assert w.view.overlay_item.opacity() == pytest.approx(0.75)
@@ -134,6 +156,9 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     with qtbot.waitSignal(w2.classification_finished, timeout=60_000):
         w2.open_folder(phantom_folder)
     assert w2.cached_hits == len(w2.entries) == 7  # every result came from the cache
+    # …and so did every lung share: nothing is queued for Grad-CAM again
+    assert all(e.attention is not None for e in w2.entries if e.probabilities is not None)
+    assert w2._cam.background_left == 0
     again = next(x for x in w2.entries if x.rel_path == rel)
     assert again.review.reviewer_class == "Normal" and again.review.note == "check the left base"
     assert w2.side.opacity.value() == 75  # settings persisted

@@ -11,18 +11,20 @@ from PySide6.QtGui import QColor
 
 from desktop.folder_model import Entry, format_probability
 
-HEADERS = ("File", "AI", "p", "Review")
+HEADERS = ("File", "AI", "p", "Lungs", "Review")
 LOW = QColor("#b07800")
 ERR = QColor("#c0392b")
+WARN_BG = QColor("#ffe2a8")
 
 
 class FileTableModel(QAbstractTableModel):
-    def __init__(self, uncertain_below: float) -> None:
+    def __init__(self, uncertain_below: float, min_lung_share: float = 0.5) -> None:
         super().__init__()
         self.entries: list[Entry] = []
         self.rows: list[int] = []
         self.class_names: tuple[str, ...] = ()
         self.uncertain_below = uncertain_below
+        self.min_lung_share = min_lung_share
 
     def reset(self, entries: list[Entry], rows: list[int], class_names: tuple[str, ...]) -> None:
         self.beginResetModel()
@@ -60,16 +62,36 @@ class FileTableModel(QAbstractTableModel):
                 return "error" if e.error else (e.predicted(self.class_names) or "…")
             if col == 2:
                 return "" if conf is None else format_probability(conf, 0)
+            if col == 3:
+                return self._lung_text(e)
             return e.status_text()
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.error:
                 return ERR
             if conf is not None and conf < self.uncertain_below and col in (1, 2):
                 return LOW
+            if col == 3 and e.flagged(self.min_lung_share):
+                return ERR
+        if role == Qt.ItemDataRole.BackgroundRole and col == 3 and e.flagged(self.min_lung_share):
+            return WARN_BG
         if role == Qt.ItemDataRole.ToolTipRole:
             if e.error:
                 return e.error
+            if col == 3 and e.attention is not None:
+                from export.attention import describe
+
+                return describe(e.attention, self.min_lung_share)
             if conf is not None and conf < self.uncertain_below:
                 return "low AI confidence"
             return e.rel_path
         return None
+
+    def _lung_text(self, e: Entry) -> str:
+        """Share of the heatmap in the lung field; a warning sign when below the threshold."""
+        a = e.attention
+        if a is None:
+            return "" if e.probabilities is None else "…"
+        share = a.get("lung_share")
+        if share is None:
+            return "—"
+        return f"⚠ {share:.0%}" if e.flagged(self.min_lung_share) else f"{share:.0%}"

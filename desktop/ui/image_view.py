@@ -36,8 +36,18 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.overlay_item.setZValue(10)
         self.viewbox.addItem(self.image_item)
         self.viewbox.addItem(self.overlay_item)
+        self.outline_item = pg.ImageItem(axisOrder="row-major")  # lung field / text found
+        self.outline_item.setZValue(20)
+        self.viewbox.addItem(self.outline_item)
         self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5))
         self.viewbox.addItem(self.message)
+        # the "looked outside the lungs" warning: fixed to the view's top-left, not the image
+        self.warning = pg.TextItem("", color=(20, 20, 20), fill=pg.mkBrush(255, 176, 0, 235),
+                                   anchor=(0, 0))  # fmt: skip
+        self.warning.setParentItem(self.viewbox)
+        self.warning.setPos(6, 6)
+        self.warning.setZValue(30)
+        self.warning.setVisible(False)
         self._image: np.ndarray | None = None
         self._levels = (0.0, 1.0)
         self._inverted = False
@@ -109,6 +119,33 @@ class ImageView(pg.GraphicsLayoutWidget):
 
     def clear_overlay(self) -> None:
         self.overlay_item.clear()
+        self.outline_item.clear()
+        self.set_warning(None)
+
+    def set_outline(self, lungs: np.ndarray | None, markers: np.ndarray | None,
+                    image_hw: tuple[int, int]) -> None:  # fmt: skip
+        """Draw the lung field (cyan) and detected burned-in text (magenta) the shares used."""
+        import cv2
+
+        if lungs is None:
+            self.outline_item.clear()
+            return
+        h, w = lungs.shape
+        rgba = np.zeros((h, w, 4), np.uint8)
+        for mask, colour in ((lungs, (0, 230, 255, 255)), (markers, (255, 60, 220, 255))):
+            if mask is None or not mask.any():
+                continue
+            edge = mask.astype(np.uint8) - cv2.erode(mask.astype(np.uint8), np.ones((3, 3)))
+            rgba[edge > 0] = colour
+        self.outline_item.setImage(rgba, autoLevels=False)
+        self.outline_item.setRect(QRectF(0, 0, image_hw[1], image_hw[0]))
+
+    def set_outline_visible(self, on: bool) -> None:
+        self.outline_item.setVisible(on)
+
+    def set_warning(self, text: str | None) -> None:
+        self.warning.setText(text or "")
+        self.warning.setVisible(bool(text))
 
     def has_overlay(self) -> bool:
         return self.overlay_item.image is not None

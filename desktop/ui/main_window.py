@@ -37,12 +37,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.folder_model import FILTERS, SORTS, Entry, file_key, visible_rows
+from desktop.folder_model import (
+    FILTERS,
+    SORTS,
+    Entry,
+    attention_summary,
+    file_key,
+    visible_rows,
+)
 from desktop.review_store import ReviewStore, default_reviewer
 from desktop.ui.file_table import FileTableModel
 from desktop.ui.image_view import ImageView
 from desktop.ui.side_panel import SidePanel
-from desktop.ui.workers import CamRequest, CamService, classify_folder
+from desktop.ui.workers import ATTENTION_METHOD, CamRequest, CamService, classify_folder
+from export.attention import DEFAULT_MIN_LUNG_SHARE, describe, flag
 from export.image_input import DecodedImage, ImageDecodeError, read_image, windowed
 
 log = logging.getLogger(__name__)
@@ -50,7 +58,18 @@ log = logging.getLogger(__name__)
 BANNER = (
     "RESEARCH USE ONLY — not a medical device. AI output must be checked by a qualified reader."
 )
-UNCERTAIN_BELOW = 0.6
+UNCERTAIN_BELOW = 0.6  # default of the low-confidence band (Settings)
+
+
+def _float_setting(settings, key: str, default: float) -> float:
+    """A 0..1 setting; anything unreadable falls back to the default."""
+    try:
+        value = float(settings.value(key, default))
+    except (TypeError, ValueError):
+        return default
+    return value if 0.0 <= value <= 1.0 else default
+
+
 CAM_CACHE_SIZE = 32  # overlays are up to 768² float32 (2.3 MB): keep the recent ones only
 RECENT_MAX = 8
 #: (label, centre, width) on the [0, 1] windowed image
@@ -89,6 +108,7 @@ class MainWindow(QMainWindow):
         self._bridge.scanned.connect(self._on_scanned)
         self._cam = CamService()
         self._cam.done.connect(self._on_cam)
+        self._cam.attention_done.connect(self._on_attention)
         self._cam.status.connect(lambda t: self.side.cam_status.setText(t))
         self._generation = 0
         self._scan_generation = 0
@@ -107,6 +127,11 @@ class MainWindow(QMainWindow):
         self._cam_wanted: tuple | None = None
         self.store: ReviewStore | None = None
         self.reviewer = str(self.settings.value("reviewer", default_reviewer()))
+        self.uncertain_below = _float_setting(self.settings, "uncertain_below", UNCERTAIN_BELOW)
+        self.min_lung_share = _float_setting(
+            self.settings, "min_lung_share", DEFAULT_MIN_LUNG_SHARE
+        )
+        self._attention_cache = None  # PredictionCache of the folder, for attention results
         self._shown_once = False
         self._is_shut_down = False
         self._note_owner: int | None = None  # entry whose note the note field shows
@@ -138,7 +163,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.sort_box)
         top.addStretch(1)
 
-        self.table_model = FileTableModel(UNCERTAIN_BELOW)
+        self.table_model = FileTableModel(self.uncertain_below, self.min_lung_share)
         self.table = QTableView()
         self.table.setModel(self.table_model)
         self.table.verticalHeader().setVisible(False)
@@ -148,7 +173,7 @@ class MainWindow(QMainWindow):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 80), (2, 48), (3, 80)):
+        for c, width in ((1, 80), (2, 48), (3, 54), (4, 80)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(c, width)
         self.table.setMinimumWidth(360)
@@ -164,6 +189,8 @@ class MainWindow(QMainWindow):
         self.side.heatmap_toggled.connect(self.view.set_overlay_visible)
         self.side.colormap_changed.connect(self._set_colormap)
         self.side.cam_choice_changed.connect(self._request_cam)
+        self.side.outline_toggled.connect(self.view.set_outline_visible)
+        self.view.set_outline_visible(False)
         self.side.decision_requested.connect(self.decide)
         self.side.note_committed.connect(self.save_note)
 
@@ -186,7 +213,13 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
         self.provider_label = QLabel("Inference: —")
+        self.attention_label = QLabel("")
+        self.attention_label.setToolTip(
+            "Images whose predicted-class Grad-CAM lies mostly outside the lung field "
+            "(Settings ▸ Attention threshold); checked in the background after classification"
+        )
         self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.attention_label)
         self.statusBar().addPermanentWidget(self.provider_label)
         self.statusBar().showMessage(
             "Open a folder of chest X-ray images (PNG, JPEG, TIFF, DICOM)."
@@ -212,6 +245,7 @@ class MainWindow(QMainWindow):
         for i in range(1, 10):
             key(str(i), lambda i=i: self._decide_index(i - 1))
         key("H", lambda: self.side.show_heatmap.toggle())
+        key("G", lambda: self.side.show_lungs.toggle())
         key("+", lambda: self.side.opacity.setValue(self.side.opacity.value() + 10))
         key("=", lambda: self.side.opacity.setValue(self.side.opacity.value() + 10))
         key("-", lambda: self.side.opacity.setValue(self.side.opacity.value() - 10))
@@ -259,9 +293,10 @@ class MainWindow(QMainWindow):
             return
         self._is_shut_down = True
         self._stop_worker()
-        for sig in (self._cam.done, self._cam.status):
+        for sig in (self._cam.done, self._cam.status, self._cam.attention_done):
             sig.disconnect()
         self._cam.shutdown()
+        self._close_attention_cache()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             self.store.close()
@@ -292,6 +327,10 @@ class MainWindow(QMainWindow):
         view.addAction("Right-drag on the image: window / level").setEnabled(False)
         settings = bar.addMenu("&Settings")
         settings.addAction("Reviewer name…", self.ask_reviewer)
+        settings.addAction(
+            "Attention threshold (looked outside the lungs)…", self.ask_min_lung_share
+        )
+        settings.addAction("Low-confidence band (uncertain AI)…", self.ask_uncertain_below)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction("Model card…", self.show_model_card)
         help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
@@ -332,6 +371,43 @@ class MainWindow(QMainWindow):
             self.reviewer = name.strip()
             self.settings.setValue("reviewer", self.reviewer)
             self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
+
+    def ask_min_lung_share(self) -> None:
+        value, ok = QInputDialog.getInt(
+            self, "Attention threshold",
+            "Flag an image when less than this share (%) of the predicted class's heatmap\n"
+            "lies in the lung field (Grad-CAM; default 50 %):",
+            round(self.min_lung_share * 100), 0, 100,
+        )  # fmt: skip
+        if ok:
+            self.set_min_lung_share(value / 100.0)
+
+    def set_min_lung_share(self, value: float) -> None:
+        self.min_lung_share = float(min(max(value, 0.0), 1.0))
+        self.settings.setValue("min_lung_share", self.min_lung_share)
+        self.table_model.min_lung_share = self.min_lung_share
+        self._refresh_table()
+        self._update_attention_summary()
+        if self._current is not None:
+            self._request_cam()
+
+    def ask_uncertain_below(self) -> None:
+        value, ok = QInputDialog.getInt(
+            self, "Low-confidence band",
+            "Mark the AI result uncertain when its top probability (calibrated, %)\n"
+            "is below:",
+            round(self.uncertain_below * 100), 34, 99,
+        )  # fmt: skip
+        if ok:
+            self.set_uncertain_below(value / 100.0)
+
+    def set_uncertain_below(self, value: float) -> None:
+        self.uncertain_below = float(min(max(value, 0.0), 1.0))
+        self.settings.setValue("uncertain_below", self.uncertain_below)
+        self.table_model.uncertain_below = self.uncertain_below
+        self._refresh_table()
+        if self._current is not None:
+            self._show_result(self._current)
 
     def show_model_card(self) -> None:
         from desktop.model_card import model_card_html
@@ -585,7 +661,9 @@ class MainWindow(QMainWindow):
     def _start_classification(self) -> None:
         self._stop_worker()
         for e in self.entries:
-            e.probabilities, e.error = None, None
+            e.probabilities, e.error, e.attention = None, None, None
+        self._cam.set_background([])
+        self._update_attention_summary()
         items = [(e.path, e.rel_path, e.cache_key[1], e.cache_key[2]) for e in self.entries]
         cache = self.store.path.parent / "predictions.sqlite" if self.store else None
         self._classifying = True
@@ -623,6 +701,12 @@ class MainWindow(QMainWindow):
             )
             self.provider_label.setText(f"Inference: ONNX Runtime {provider}")
             return
+        if msg[0] == "attention":
+            for i, att in msg[1]:
+                self.entries[i].attention = att
+                self._update_row(i)
+            self._update_attention_summary()
+            return
         if msg[2]:
             self.cached_hits += len(msg[1])
         for i, probs, err in msg[1]:
@@ -658,6 +742,7 @@ class MainWindow(QMainWindow):
             )
             self.classification_finished.emit()
             self._refresh_table()
+            self._queue_attention()
 
     @property
     def classifying(self) -> bool:
@@ -669,7 +754,8 @@ class MainWindow(QMainWindow):
         keep = self._current
         self._rows = visible_rows(
             self.entries, self._class_names, filter_name=self.filter_box.currentText(),
-            sort_name=self.sort_box.currentText(), uncertain_below=UNCERTAIN_BELOW,
+            sort_name=self.sort_box.currentText(), uncertain_below=self.uncertain_below,
+            min_lung_share=self.min_lung_share,
         )  # fmt: skip
         self.table_model.reset(self.entries, self._rows, self._class_names)
         if keep is not None and keep in self._rows:
@@ -744,7 +830,7 @@ class MainWindow(QMainWindow):
     def _show_result(self, i: int) -> None:
         e = self.entries[i]
         names = self._class_names
-        self.side.show_probabilities(names, e.probabilities, UNCERTAIN_BELOW)
+        self.side.show_probabilities(names, e.probabilities, self.uncertain_below)
         r = e.review
         if r is None or r.decision is None:
             self.side.review_state.setText("Not reviewed")
@@ -808,7 +894,92 @@ class MainWindow(QMainWindow):
         )
         method = self.side.cam_method.currentText()
         self.side.cam_status.setText(f"{method} for {name}, layer {result['layer']}")
+        self.view.set_outline(result.get("lung_mask"), result.get("marker_mask"),
+                              result["image_size"])  # fmt: skip
+        att = result.get("attention")
+        if att is not None:
+            flagged = flag(att, self.min_lung_share)
+            self.side.show_attention(describe(att, self.min_lung_share), flagged)
+            self.view.set_warning(
+                f"⚠ The model looked outside the lungs ({att['lung_share']:.0%} of the "
+                f"{method} heatmap in the lung field)"
+                if flagged
+                else None
+            )
+            e = self.entries[self._current] if self._current is not None else None
+            key = result.get("key")
+            if (e is not None and key is not None and key[: len(e.cache_key)] == e.cache_key
+                    and result["method"] == ATTENTION_METHOD and e.probabilities is not None
+                    and result["class_index"] == int(np.argmax(e.probabilities))):  # fmt: skip
+                self._store_attention(self._current, att)
+        else:
+            self.side.show_attention("", False)
         self.heatmap_shown.emit()
+
+    # ------------------------------------------------------------------ attention audit
+
+    def _queue_attention(self) -> None:
+        """Grad-CAM of every classified image not yet checked, behind the reviewer's requests."""
+        if self._bundle is None or self._manifest is None:
+            return
+        sha = self._manifest.files.get(self._manifest.onnx.file, "")
+        reqs = [
+            CamRequest(self._bundle, e.path, None, ATTENTION_METHOD, ("attention", i, e.cache_key), sha)
+            for i, e in enumerate(self.entries)
+            if e.probabilities is not None and e.attention is None
+        ]  # fmt: skip
+        self._cam.set_background(reqs)
+        self._update_attention_summary()
+
+    def _on_attention(self, key: tuple, att: dict) -> None:
+        if self._is_shut_down or not key or key[0] != "attention":
+            return
+        _, i, cache_key = key
+        if i >= len(self.entries) or self.entries[i].cache_key != cache_key:
+            return  # another folder by now
+        if "error" in att:
+            return
+        self._store_attention(i, att)
+
+    def _store_attention(self, i: int, att: dict) -> None:
+        e = self.entries[i]
+        if e.attention == att:
+            return
+        e.attention = att
+        self._update_row(i)
+        self._update_attention_summary()
+        if self.store is None or self._manifest is None:
+            return
+        try:
+            if self._attention_cache is None:
+                from desktop.prediction_cache import PredictionCache
+
+                self._attention_cache = PredictionCache(
+                    self.store.path.parent / "predictions.sqlite"
+                )
+            _, size, mtime = e.cache_key
+            sha = self._manifest.files.get(self._manifest.onnx.file, "")
+            self._attention_cache.put_attention(e.rel_path, size, mtime, sha, ATTENTION_METHOD, att)
+        except Exception as exc:  # a cache is worth a retry next time, never an error dialog
+            log.warning("attention not cached: %s", exc)
+
+    def _close_attention_cache(self) -> None:
+        if self._attention_cache is not None:
+            self._attention_cache.close()
+            self._attention_cache = None
+
+    def _update_attention_summary(self) -> None:
+        flagged, checked, total = attention_summary(self.entries, self.min_lung_share)
+        if total == 0:
+            self.attention_label.setText("")
+            return
+        text = f"Looked outside lungs: {flagged} of {checked}"
+        if checked < total:
+            text += f" (checking {checked}/{total}…)"
+        self.attention_label.setText(text)
+        self.attention_label.setStyleSheet(
+            "background: #ffb000; color: #1a1a1a; padding: 0 4px;" if flagged else ""
+        )
 
     def _set_opacity(self, value: int) -> None:
         self.view.set_opacity(value / 100.0)

@@ -39,6 +39,7 @@ class SidePanel(QWidget):
     heatmap_toggled = Signal(bool)
     colormap_changed = Signal(str)
     cam_choice_changed = Signal()
+    outline_toggled = Signal(bool)
     decision_requested = Signal(str, object)  # decision, reviewer class (or None)
     note_committed = Signal(str)
 
@@ -90,9 +91,15 @@ class SidePanel(QWidget):
             self.cam_method.addItem(label, key)
         self.cam_method.currentIndexChanged.connect(lambda _i: self.cam_choice_changed.emit())
         form.addRow("Method", self.cam_method)
+        self.show_lungs = QCheckBox("Lung field and text outlines (G)")
+        self.show_lungs.toggled.connect(self.outline_toggled)
+        form.addRow(self.show_lungs)
         self.cam_status = QLabel("")
         self.cam_status.setWordWrap(True)
         form.addRow(self.cam_status)
+        self.attention_note = QLabel("")
+        self.attention_note.setWordWrap(True)
+        form.addRow(self.attention_note)
         lay.addWidget(heat)
 
         rev = QGroupBox("Your review   (keys A · 1/2/3 · U)")
@@ -167,4 +174,12 @@ class SidePanel(QWidget):
         low = float(probs[best]) < uncertain_below
         self.confidence_note.setText(
             f"Low confidence (below {uncertain_below:.0%}): review with care." if low else ""
+        )
+
+    def show_attention(self, text: str, flagged: bool) -> None:
+        self.attention_note.setText(text)
+        self.attention_note.setStyleSheet(
+            "background: #ffb000; color: #1a1a1a; font-weight: 600; padding: 3px;"
+            if flagged
+            else ""
         )

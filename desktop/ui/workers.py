@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from export.image_input import ImageDecodeError, load_model_gray, to_model_tenso
 
 log = logging.getLogger(__name__)
 
+
+#: the list's "looked outside the lungs" flag: Grad-CAM of the predicted class (as ``cxr audit``)
+ATTENTION_METHOD = "gradcam"
 
 #: errors that depend only on the file's bytes: safe to remember until the file changes
 CACHEABLE_ERRORS = frozenset({"empty", "unrecognised", "truncated", "no_pixels", "unreadable"})
@@ -48,7 +52,8 @@ def classify_folder(
     batch_size: int = 16,
     prefer: str = "auto",
 ):
-    """Yields ("ready", manifest, provider), then ("batch", [(index, probs, error)…], cached).
+    """Yields ("ready", manifest, provider), then ("batch", [(index, probs, error)…], cached);
+    ("attention", [(index, shares)…], True) for heatmap shares already known.
 
     ``items`` are (path, relative path, size, mtime_ns); results already in the
     prediction cache for this exact file and model are yielded first, the rest
@@ -73,6 +78,14 @@ def classify_folder(
             hits.append((i, got[0], got[1]))
     if hits:
         yield ("batch", hits, True)
+    if cache:
+        known = []
+        for i, (_p, rel, size, mtime) in enumerate(items):
+            att = cache.get_attention(rel, size, mtime, sha, ATTENTION_METHOD)
+            if att is not None:
+                known.append((i, att))
+        if known:
+            yield ("attention", known, True)
     spec = manifest.input
     batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
     try:
@@ -116,9 +129,16 @@ class CamRequest:
 
 
 class CamService(QObject):
-    """One Grad-CAM thread driving a child process; ``request`` replaces whatever was waiting."""
+    """One Grad-CAM thread driving a child process; ``request`` replaces whatever was waiting.
+
+    Between the reviewer's requests it works through a background queue
+    (:meth:`set_background`): the attention audit of the whole folder, so the
+    list can flag every image that made the model look outside the lungs. The
+    reviewer's request always goes first.
+    """
 
     done = Signal(int, object)  # generation, dict with cam/probabilities/… or {"error": text}
+    attention_done = Signal(object, object)  # request key, attention dict | {"error": text}
     status = Signal(str)
 
     def __init__(self) -> None:
@@ -127,6 +147,7 @@ class CamService(QObject):
 
         self._cond = threading.Condition()
         self._pending: tuple[int, CamRequest] | None = None
+        self._background: deque[CamRequest] = deque()
         self._generation = 0
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -143,6 +164,19 @@ class CamService(QObject):
             self._cond.notify()
             return self._generation
 
+    def set_background(self, reqs: list[CamRequest]) -> None:
+        """Replace the background queue (an empty list cancels it)."""
+        with self._cond:
+            self._background = deque(reqs)
+            if reqs and self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="cxr-gradcam", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    @property
+    def background_left(self) -> int:
+        return len(self._background)
+
     @property
     def generation(self) -> int:
         return self._generation
@@ -157,13 +191,20 @@ class CamService(QObject):
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while self._pending is None and not self._stop:
+                while self._pending is None and not self._background and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     self._proc.close()
                     return
-                gen, req = self._pending
-                self._pending = None
+                background = self._pending is None
+                if background:
+                    gen, req = -1, self._background.popleft()
+                else:
+                    gen, req = self._pending
+                    self._pending = None
+            if background:
+                self._audit_one(req)
+                continue
             if req.bundle != self._loaded_bundle:
                 self.status.emit("Loading the Grad-CAM model (TensorFlow, first time only)…")
             result = self._proc.compute(
@@ -176,3 +217,14 @@ class CamService(QObject):
             result["key"] = req.key
             if not self._stop:
                 self.done.emit(gen, result)
+
+    def _audit_one(self, req: CamRequest) -> None:
+        """One background attention request: numbers only, no overlay crosses the pipe."""
+        result = self._proc.compute(req.bundle, req.path, req.class_index, req.method,
+                                    req.model_sha, overlay=False)  # fmt: skip
+        if "error" in result:
+            log.warning("attention audit of %s failed: %s", req.path, result["error"])
+        else:
+            self._loaded_bundle = req.bundle
+        if not self._stop:
+            self.attention_done.emit(req.key, result.get("attention") or result)
