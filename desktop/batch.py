@@ -37,6 +37,7 @@ class Record:
     decoded: DecodedImage | None = None
     heat: np.ndarray | None = None  # CAM mapped onto the image frame, [0, 1]
     cam_class: int | None = None
+    attention: dict | None = None  # where the heatmap lay (export.attention shares)
     review: Review | None = None
     provider: str = ""
 
@@ -113,6 +114,7 @@ def run_folder(
                     cls = int(np.argmax(rec.probabilities))
                     res = heatmap_for(runner, decoded, cls, cam_method, x=x[None])
                     rec.heat, rec.cam_class = res["overlay"], res["class_index"]
+                    rec.attention = res["attention"]
                 if keep_images or runner is not None:
                     rec.decoded = decoded
             if progress:

@@ -23,7 +23,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cam-method", choices=("gradcam", "gradcam++", "hirescam"), default="gradcam")
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the PNGs (0-1)")
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--min-lung-share", type=float, default=0.5,
+                   help="with --heatmaps: flag below this share (0-1) of heatmap in the lungs")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
+
+
+ATTENTION_COLUMNS = ("lung_share", "border_share", "marker_share", "looked_outside_lungs")
+
+
+def attention_columns(att: dict | None, min_lung_share: float) -> list[str]:
+    """Where the heatmap lay (``export.attention``); empty when no heatmap was computed."""
+    from export.attention import flag
+
+    if att is None:
+        return [""] * len(ATTENTION_COLUMNS)
+    shares = ["" if att.get(k) is None else f"{att[k]:.4f}" for k in ATTENTION_COLUMNS[:3]]
+    return [*shares, "yes" if flag(att, min_lung_share) else "no"]
 
 
 def review_columns(r) -> list[str]:
@@ -43,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_output(out, args.force)
     check_opacity(args.opacity)
+    if not 0.0 <= args.min_lung_share <= 1.0:
+        from desktop.errors import CliError
+
+        raise CliError(f"--min-lung-share must be between 0 and 1, not {args.min_lung_share}")
     manifest = load_bundle(args.bundle)
     names = manifest.class_names
     sha = manifest.files[manifest.onnx.file][:16]
@@ -61,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["path", "status", "error", "predicted", *[f"p_{n}" for n in names], "model", "bundle_sha256",
-                "provider", "reviewer_decision", "reviewer_class", "reviewer", "reviewed_at", "note"])  # fmt: skip
+                "provider", "reviewer_decision", "reviewer_class", "reviewer", "reviewed_at", "note",
+                *(ATTENTION_COLUMNS if heat_dir else ())])  # fmt: skip
     n = n_err = 0
     gen = run_folder(args.folder, args.bundle, cam_method=args.cam_method if heat_dir else None,
                      prefer=args.provider, progress=progress)  # fmt: skip
@@ -71,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         probs = [] if rec.probabilities is None else [f"{float(p):.6f}" for p in rec.probabilities]
         w.writerow([rec.rel_path, rec.status, rec.error, rec.predicted(names),
                     *(probs or [""] * len(names)), manifest.model_name, sha, rec.provider,
-                    *review_columns(rec.review)])  # fmt: skip
+                    *review_columns(rec.review),
+                    *(attention_columns(rec.attention, args.min_lung_share) if heat_dir else ())])  # fmt: skip
         if heat_dir and rec.decoded is not None:
             import cv2
 

@@ -60,3 +60,33 @@ def test_probabilities_never_print_as_certain():
     assert format_probability(0.0) == "<0.1 %"
     assert format_probability(0.5) == "50.0 %"
     assert format_probability(0.999, 0) == ">99 %" and format_probability(0.42, 0) == "42 %"
+
+
+def test_attention_cached_per_file_model_and_method(tmp_path):
+    c = PredictionCache(tmp_path / "p.sqlite")
+    att = {
+        "lung_share": 0.31,
+        "border_share": 0.4,
+        "marker_share": 0.2,
+        "lung_mask_source": "estimated",
+    }
+    c.put_attention("a.png", 10, 5, "sha1", "gradcam", att)
+    assert c.get_attention("a.png", 10, 5, "sha1", "gradcam") == att
+    assert c.get_attention("a.png", 10, 6, "sha1", "gradcam") is None  # file changed
+    assert c.get_attention("a.png", 10, 5, "sha2", "gradcam") is None  # other model
+    assert c.get_attention("a.png", 10, 5, "sha1", "hirescam") is None
+    c.close()
+
+
+def test_flag_filter_uses_the_threshold():
+    from desktop.folder_model import attention_summary
+
+    es = [
+        Entry(Path(f"{k}.png"), f"{k}.png", probabilities=np.array([0.2, 0.7, 0.1])) for k in "abc"
+    ]
+    es[0].attention = {"lung_share": 0.2}
+    es[1].attention = {"lung_share": 0.8}
+    names = ("COVID-19", "Normal", "Pneumonia")
+    assert visible_rows(es, names, filter_name="Looked outside lungs") == [0]
+    assert visible_rows(es, names, filter_name="Looked outside lungs", min_lung_share=0.9) == [0, 1]
+    assert attention_summary(es, 0.5) == (1, 2, 3)

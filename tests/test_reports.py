@@ -56,6 +56,11 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
     assert all(x["predicted"] in ("COVID-19", "Normal", "Pneumonia") for x in ok)
     for x in ok:
         assert abs(sum(float(x[f"p_{c}"]) for c in ("COVID-19", "Normal", "Pneumonia")) - 1) < 1e-4
+    for x in ok:  # where each heatmap lay, and the flag at the default threshold
+        share = float(x["lung_share"])
+        assert 0.0 <= share <= 1.0 and 0.0 <= float(x["border_share"]) <= 1.0
+        assert x["looked_outside_lungs"] == ("yes" if share < 0.5 else "no")
+    assert bad["lung_share"] == "" and bad["looked_outside_lungs"] == ""
     two = next(x for x in rows if x["path"] == "phantom-00002.png")
     assert (two["reviewer_decision"], two["reviewer_class"], two["note"]) == (
         "override",
@@ -74,7 +79,7 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
 def test_report_pdf_pages_text_and_overlay(qapp, reviewed_folder, tmp_path):
     pdf = tmp_path / "report.pdf"
     r = _cxr("report", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", pdf, "--opacity", "0.6",
-             "--reviewer", "Dr A")  # fmt: skip
+             "--reviewer", "Dr A", "--min-lung-share", "1.0")  # fmt: skip
     assert r.returncode == 0, r.stderr
     from pypdf import PdfReader
 
@@ -82,8 +87,9 @@ def test_report_pdf_pages_text_and_overlay(qapp, reviewed_folder, tmp_path):
     assert len(reader.pages) == 8 + 2  # cover + one page per file + summary
     text = " ".join("\n".join(p.extract_text() for p in reader.pages).split())  # pypdf gives tabs
     for needle in ("phantom-00002.png", "sub/UPPER.PNG", "broken.png", "COVID-19", "Normal",
-                   "Pneumonia", "Marker overlaps the apex", "Dr A", "RESEARCH USE ONLY"):  # fmt: skip
-        assert needle in text, needle
+                   "Pneumonia", "Marker overlaps the apex", "Dr A", "RESEARCH USE ONLY",
+                   "Looked outside the lungs: 7 of 7 images", "threshold 100%"):  # fmt: skip
+        assert needle in text, needle  # threshold 1.0: every image is flagged
     page = _render_page(pdf, 2)  # an image page (files sorted: broken.png first, then phantoms)
     colourful = np.abs(page[..., 0].astype(int) - page[..., 2].astype(int)) > 40
     assert colourful.mean() > 0.005, "the heatmap overlay is missing from the page"

@@ -205,9 +205,9 @@ def audit(
         "seconds": round(time.perf_counter() - t0, 1),
         "definitions": {
             "lung_share": "share of the predicted class's CAM energy inside the lung field "
-            "(widened by 3 % of the side)",
+            "(widened by one CAM cell, at least 3 % of the side)",
             "flagged": f"lung_share < {threshold}",
-            "marker_share_mean": "mean share on burned-in text (widened by 3 %), "
+            "marker_share_mean": "mean share on burned-in text (widened like the lungs), "
             "over images where text was found",
             "pointing_game": "true-class CAM maximum within 15/224 of the side of the lesion "
             "mask; lesion images only",

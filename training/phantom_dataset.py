@@ -85,6 +85,7 @@ def plan(
     confound: str = "none",
     marker_prob: float = 0.7,
     flat: bool = False,
+    confound_p: float = CONFOUND_P,
 ) -> list[Item]:
     """Decide every image's class, marker and file name before any rendering."""
     if confound not in ("none", "markers"):
@@ -99,7 +100,7 @@ def plan(
         rng = np.random.default_rng([seed, i, 0x3A12])
         marker: tuple[str, str] | None = None
         if confound == "markers":
-            if rng.random() < CONFOUND_P:
+            if rng.random() < confound_p:
                 marker = CONFOUND_MARKERS[label]
             else:
                 marker = (str(rng.choice(MARKER_TEXTS)), str(rng.choice(CORNERS)))
@@ -186,6 +187,7 @@ def write_phantoms(
     seed: int = 0,
     ratio: Iterable[float] = (1, 1, 1),
     marker_prob: float = 0.7,
+    confound_p: float = CONFOUND_P,
     flat: bool = False,
     masks: bool = True,
     force: bool = False,
@@ -201,13 +203,16 @@ def write_phantoms(
         raise PhantomError("--bit-depth must be 8 or 16")
     if not 0.0 <= marker_prob <= 1.0:
         raise PhantomError("--marker-prob must be between 0 and 1")
+    if not 0.0 <= confound_p <= 1.0:
+        raise PhantomError("--confound-p must be between 0 and 1")
     ratio = tuple(ratio)
     out_p = Path(out)
     if out_p.exists() and not out_p.is_dir():
         raise PhantomError(f"{out_p} exists and is not a folder")
     if out_p.exists() and any(out_p.iterdir()) and not force:
         raise PhantomError(f"{out_p} is not empty; use --force to write into it")
-    items = plan(n, seed=seed, ratio=ratio, confound=confound, marker_prob=marker_prob, flat=flat)
+    items = plan(n, seed=seed, ratio=ratio, confound=confound, marker_prob=marker_prob,
+                 flat=flat, confound_p=confound_p)  # fmt: skip
     try:
         for it in items:
             folder = (out_p / it.rel_path).parent
@@ -241,6 +246,7 @@ def write_phantoms(
         "confound": confound,
         "class_ratio": list(ratio),
         "marker_prob": marker_prob if confound == "none" else None,
+        "confound_p": confound_p if confound != "none" else None,
         "class_counts": class_counts(n, ratio),
         "folders": FOLDER_FOR_CLASS,
         "images": records,
@@ -287,6 +293,14 @@ def add_arguments(p) -> None:
         default=0.7,
         help="with --confound none: chance of a random marker unrelated to the class",
     )
+    p.add_argument(
+        "--confound-p",
+        type=float,
+        default=CONFOUND_P,
+        help=f"with --confound markers: share of images with their class's marker (default "
+        f"{CONFOUND_P}; 1.0 = class and marker always together, as source and class were in "
+        "the public COVID-19 collections)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--flat", action="store_true", help="all images in OUT, no class folders")
     p.add_argument("--no-masks", action="store_true", help="skip the ground-truth masks")
@@ -320,6 +334,7 @@ def run(args) -> int:
         seed=args.seed,
         ratio=parse_ratio(args.class_ratio),
         marker_prob=args.marker_prob,
+        confound_p=args.confound_p,
         flat=args.flat,
         masks=not args.no_masks,
         force=args.force,

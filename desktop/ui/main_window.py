@@ -490,7 +490,8 @@ class MainWindow(QMainWindow):
         self._commit_note()
         args = ["report", str(self._folder), "--bundle", str(self._bundle), "--out", path, "--force",
                 "--opacity", f"{self.side.opacity.value() / 100:.2f}",
-                "--cam-method", self.side.cam_method.currentData(), "--reviewer", self.reviewer]  # fmt: skip
+                "--cam-method", self.side.cam_method.currentData(), "--reviewer", self.reviewer,
+                "--min-lung-share", f"{self.min_lung_share:.3f}"]  # fmt: skip
         for rel in only or []:
             args += ["--only", rel]
         self._run_export(args, path)
@@ -508,7 +509,8 @@ class MainWindow(QMainWindow):
         heat = str(Path(path).with_suffix("")) + "-heatmaps"
         args = ["classify", str(self._folder), "--bundle", str(self._bundle), "--out", path, "--force",
                 "--heatmaps", heat, "--opacity", f"{self.side.opacity.value() / 100:.2f}",
-                "--cam-method", self.side.cam_method.currentData()]  # fmt: skip
+                "--cam-method", self.side.cam_method.currentData(),
+                "--min-lung-share", f"{self.min_lung_share:.3f}"]  # fmt: skip
         self._run_export(args, path)
 
     def _run_export(self, args: list[str], target: str) -> None:

@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", action="append", default=None, metavar="REL_PATH",
                    help="include only this file (relative to FOLDER); repeat for several")  # fmt: skip
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--min-lung-share", type=float, default=0.5,
+                   help="flag an image when less of its heatmap than this (0-1) is in the lungs")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing PDF")
 
 
@@ -37,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_output(out, args.force)
     check_opacity(args.opacity)
+    if not 0.0 <= args.min_lung_share <= 1.0:
+        raise CliError(f"--min-lung-share must be between 0 and 1, not {args.min_lung_share}")
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QGuiApplication
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         n = write_report(tmp, manifest, folder=Path(args.folder).resolve(),
                          reviewer=args.reviewer or default_reviewer(), first_pass=first, pages=pages,
-                         opacity=args.opacity, cam_method=args.cam_method, progress=progress)  # fmt: skip
+                         opacity=args.opacity, cam_method=args.cam_method, progress=progress,
+                         min_lung_share=args.min_lung_share)  # fmt: skip
         if tmp.stat().st_size == 0:
             raise OSError("the PDF writer produced an empty file")
         os.replace(tmp, out)

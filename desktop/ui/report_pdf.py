@@ -22,6 +22,7 @@ from desktop.batch import Record
 from desktop.folder_model import format_probability
 from desktop.model_card import num
 from desktop.overlay import colormap_rgb, composite
+from export.attention import DEFAULT_MIN_LUNG_SHARE, describe, flag
 from export.bundle import Manifest
 from export.image_input import windowed
 
@@ -146,13 +147,17 @@ class ReportWriter:
             agree = sum(r.review.reviewer_class == r.predicted(names) for r in decided)
             y = self._line(y, f"AI–reviewer agreement: {agree}/{len(decided)} "
                               f"({agree / len(decided) * 100:.0f} %) of images with a reviewer class")  # fmt: skip
-        y = self._line(y + 6, f"Heatmaps: {cam_method} for the AI's class at layer "
+        y = self._line(y + 6, "The summary at the end counts the images whose heatmap lay mostly "
+                              "outside the lung field (possible shortcut: text, border, devices).",
+                       8, color="#333333")  # fmt: skip
+        y = self._line(y + 2, f"Heatmaps: {cam_method} for the AI's class at layer "
                               f"{m.savedmodel.cam_layer}; they show where the model looked, "
                               "not where disease is.", 8, color="#333333")  # fmt: skip
 
     def image_page(
-        self, rec: Record, *, opacity: float, cam_method: str, cmap: str = "inferno"
-    ) -> None:
+        self, rec: Record, *, opacity: float, cam_method: str, cmap: str = "inferno",
+        min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
+    ) -> None:  # fmt: skip
         self._new_page()
         names = self.manifest.class_names
         y = 60.0
@@ -219,16 +224,33 @@ class ReportWriter:
         if r is not None and r.note:
             y = self._line(y, f"Note: {r.note}", 10)
         cls_name = names[rec.cam_class] if rec.cam_class is not None else "—"
-        self._line(y + 4, f"Heatmap: {cam_method} for {cls_name}, layer {self.manifest.savedmodel.cam_layer}",
-                   8, color="#333333")  # fmt: skip
+        y = self._line(y + 4, f"Heatmap: {cam_method} for {cls_name}, layer {self.manifest.savedmodel.cam_layer}",
+                       8, color="#333333")  # fmt: skip
+        if rec.attention is not None:
+            flagged = flag(rec.attention, min_lung_share)
+            self._line(y + 2, ("⚠ " if flagged else "") + describe(rec.attention, min_lung_share),
+                       10 if flagged else 8, bold=flagged,
+                       color="#b03a00" if flagged else "#333333")  # fmt: skip
 
-    def summary(self, rows: list[Record]) -> None:
+    def summary(self, rows: list[Record], attention: dict[str, dict] | None = None,
+                min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> None:  # fmt: skip
+        """The table of all files; ``attention`` (rel path -> shares) adds the lung column."""
         names = self.manifest.class_names
-        cols = [("File", 0.34), ("AI", 0.13), ("p", 0.08), ("Review", 0.15), ("Note", 0.30)]
+        attention = attention or {}
+        cols = [("File", 0.32), ("AI", 0.12), ("p", 0.07), ("Lungs", 0.08), ("Review", 0.13),
+                ("Note", 0.28)]  # fmt: skip
         row_h = 30.0
+        checked = [a for a in attention.values() if a is not None]
+        n_flag = sum(flag(a, min_lung_share) for a in checked)
 
         def header(y: float) -> float:
             y = self._line(y, "Summary", 14, bold=True)
+            if checked:
+                y = self._line(
+                    y, f"Looked outside the lungs: {n_flag} of {len(checked)} images (less than "
+                    f"{min_lung_share:.0%} of the heatmap in the lung field, marked ⚠)",
+                    9, bold=bool(n_flag), color="#b03a00" if n_flag else "#333333",
+                )  # fmt: skip
             x = 0.0
             for name, frac in cols:
                 self._text(QRectF(x, y, self.w * frac, row_h), name, 8, bold=True)
@@ -250,8 +272,11 @@ class ReportWriter:
                 if rec.probabilities is None
                 else format_probability(float(np.max(rec.probabilities)), 0)
             )
-            cells = [rec.rel_path, rec.predicted(names) if rec.status == "ok" else "error", p, review,
-                     (r.note if r else "") if rec.status == "ok" else rec.error]  # fmt: skip
+            att = attention.get(rec.rel_path)
+            lung = "" if att is None or att.get("lung_share") is None else (
+                f"{'⚠ ' if flag(att, min_lung_share) else ''}{att['lung_share']:.0%}")  # fmt: skip
+            cells = [rec.rel_path, rec.predicted(names) if rec.status == "ok" else "error", p, lung,
+                     review, (r.note if r else "") if rec.status == "ok" else rec.error]  # fmt: skip
             x = 0.0
             for text, (_n, frac) in zip(cells, cols, strict=True):
                 short = text if len(text) < 60 else text[:57] + "…"
@@ -274,16 +299,19 @@ def write_report(
     opacity: float,
     cam_method: str,
     progress: Callable[[int, int], None] | None = None,
+    min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
 ) -> int:
     """Cover from the first (cheap) pass, then pages streamed from the second; returns page count."""
     w = ReportWriter(out, manifest)
     try:
         w.cover(folder=folder, reviewer=reviewer, rows=first_pass, cam_method=cam_method)
+        attention: dict[str, dict] = {}
         for k, rec in enumerate(pages):
-            w.image_page(rec, opacity=opacity, cam_method=cam_method)
+            w.image_page(rec, opacity=opacity, cam_method=cam_method, min_lung_share=min_lung_share)
+            attention[rec.rel_path] = rec.attention
             if progress:
                 progress(k + 1, len(first_pass))
-        w.summary(first_pass)
+        w.summary(first_pass, attention, min_lung_share)
     finally:
         w.close()
     return w.page
