@@ -119,8 +119,8 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     assert {n for n, t in lung_col.items() if t.startswith("⚠")} == flagged
     w.filter_box.setCurrentText("Looked outside lungs")
     assert set(_names(w)) == flagged
-    qtbot.waitUntil(lambda: w.view.has_overlay() and w.view.warning.isVisible(), timeout=60_000)
-    assert "outside the lungs" in w.view.warning.toPlainText()
+    qtbot.waitUntil(lambda: w.view.has_overlay() and w.view_warning.isVisible(), timeout=60_000)
+    assert "outside the lungs" in w.view_warning.text()
     assert "Looked outside the lungs" in w.side.attention_note.text()
     w.filter_box.setCurrentText("All")
     w.set_min_lung_share(0.5)

@@ -55,11 +55,13 @@ def run_app(args: argparse.Namespace) -> int:
         window.open_folder(folder)
 
     if args.screenshot:
+        window.resize(1440, 900)  # a workstation-sized window, whatever the (virtual) screen
         target = Path(args.screenshot)
         result = {"code": 1}
         # wait for: an image on screen, and (with a model) the folder classified and the
-        # current image's heatmap drawn, or the bundle refused
-        ready = {"image": False, "classified": bundle is None, "heatmap": bundle is None}
+        # current image's heatmap drawn and every image's lung share known, or the bundle refused
+        ready = {"image": False, "classified": bundle is None, "heatmap": bundle is None,
+                 "attention": bundle is None}  # fmt: skip
 
         def capture() -> None:
             window.save_settings()
@@ -80,12 +82,13 @@ def run_app(args: argparse.Namespace) -> int:
             app.quit()
 
         def refused(_text: str) -> None:
-            ready["classified"] = ready["heatmap"] = True
+            ready["classified"] = ready["heatmap"] = ready["attention"] = True
             mark("image")
 
         window.first_image_shown.connect(lambda: mark("image"))
         window.classification_finished.connect(lambda: mark("classified"))
         window.heatmap_shown.connect(lambda: mark("heatmap"))
+        window.attention_checked.connect(lambda: mark("attention"))
         window.bundle_failed.connect(refused)
         window.folder_failed.connect(lambda msg: give_up(f"cannot open the folder ({msg})"))
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: give_up("nothing was shown in time"))

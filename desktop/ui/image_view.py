@@ -26,6 +26,7 @@ class ImageView(pg.GraphicsLayoutWidget):
     """Base image (grey, [0, 1] windowed) plus a heatmap overlay item."""
 
     window_changed = Signal(float, float)
+    cleared = Signal()  # the overlay went away (another image): its warning goes too
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,13 +42,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.viewbox.addItem(self.outline_item)
         self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5))
         self.viewbox.addItem(self.message)
-        # the "looked outside the lungs" warning: fixed to the view's top-left, not the image
-        self.warning = pg.TextItem("", color=(20, 20, 20), fill=pg.mkBrush(255, 176, 0, 235),
-                                   anchor=(0, 0))  # fmt: skip
-        self.warning.setParentItem(self.viewbox)
-        self.warning.setPos(6, 6)
-        self.warning.setZValue(30)
-        self.warning.setVisible(False)
+
         self._image: np.ndarray | None = None
         self._levels = (0.0, 1.0)
         self._inverted = False
@@ -120,7 +115,7 @@ class ImageView(pg.GraphicsLayoutWidget):
     def clear_overlay(self) -> None:
         self.overlay_item.clear()
         self.outline_item.clear()
-        self.set_warning(None)
+        self.cleared.emit()
 
     def set_outline(self, lungs: np.ndarray | None, markers: np.ndarray | None,
                     image_hw: tuple[int, int]) -> None:  # fmt: skip
@@ -142,10 +137,6 @@ class ImageView(pg.GraphicsLayoutWidget):
 
     def set_outline_visible(self, on: bool) -> None:
         self.outline_item.setVisible(on)
-
-    def set_warning(self, text: str | None) -> None:
-        self.warning.setText(text or "")
-        self.warning.setVisible(bool(text))
 
     def has_overlay(self) -> bool:
         return self.overlay_item.image is not None

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
     folder_failed = Signal(str)
     classification_finished = Signal()
     heatmap_shown = Signal()
+    attention_checked = Signal()  # every classified image of the folder has its lung share
     bundle_failed = Signal(str)
     export_finished = Signal(str)
     export_failed = Signal(str)
@@ -176,7 +177,7 @@ class MainWindow(QMainWindow):
         for c, width in ((1, 80), (2, 48), (3, 54), (4, 80)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(c, width)
-        self.table.setMinimumWidth(360)
+        self.table.setMinimumWidth(300)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep folder and file end
         self.table.selectionModel().currentRowChanged.connect(
@@ -194,9 +195,24 @@ class MainWindow(QMainWindow):
         self.side.decision_requested.connect(self.decide)
         self.side.note_committed.connect(self.save_note)
 
+        # the "looked outside the lungs" warning, above the image it is about
+        self.view_warning = QLabel("")
+        self.view_warning.setWordWrap(True)
+        self.view_warning.setStyleSheet(
+            "background: #ffb000; color: #1a1a1a; font-weight: 600; padding: 4px 8px;"
+        )
+        self.view_warning.setVisible(False)
+        self.view.cleared.connect(lambda: self._set_view_warning(None))
+        view_box = QWidget()
+        view_lay = QVBoxLayout(view_box)
+        view_lay.setContentsMargins(0, 0, 0, 0)
+        view_lay.setSpacing(0)
+        view_lay.addWidget(self.view_warning)
+        view_lay.addWidget(self.view, 1)
+
         self.splitter = QSplitter()
         self.splitter.addWidget(self.table)
-        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(view_box)
         self.splitter.addWidget(self.side)
         self.splitter.setStretchFactor(1, 1)
         central = QWidget()
@@ -902,9 +918,10 @@ class MainWindow(QMainWindow):
         if att is not None:
             flagged = flag(att, self.min_lung_share)
             self.side.show_attention(describe(att, self.min_lung_share), flagged)
-            self.view.set_warning(
-                f"⚠ The model looked outside the lungs ({att['lung_share']:.0%} of the "
-                f"{method} heatmap in the lung field)"
+            self._set_view_warning(
+                f"⚠ The model {describe(att, self.min_lung_share)[0].lower()}"
+                f"{describe(att, self.min_lung_share)[1:]}. "
+                "Its result may rest on text, borders or devices rather than the lungs."
                 if flagged
                 else None
             )
@@ -920,6 +937,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ attention audit
 
+    def _set_view_warning(self, text: str | None) -> None:
+        self.view_warning.setText(text or "")
+        self.view_warning.setVisible(bool(text))
+
     def _queue_attention(self) -> None:
         """Grad-CAM of every classified image not yet checked, behind the reviewer's requests."""
         if self._bundle is None or self._manifest is None:
@@ -932,6 +953,8 @@ class MainWindow(QMainWindow):
         ]  # fmt: skip
         self._cam.set_background(reqs)
         self._update_attention_summary()
+        if not reqs:
+            self.attention_checked.emit()
 
     def _on_attention(self, key: tuple, att: dict) -> None:
         if self._is_shut_down or not key or key[0] != "attention":
@@ -950,6 +973,10 @@ class MainWindow(QMainWindow):
         e.attention = att
         self._update_row(i)
         self._update_attention_summary()
+        if not self._classifying:
+            _flagged, checked, total = attention_summary(self.entries, self.min_lung_share)
+            if checked == total:
+                self.attention_checked.emit()
         if self.store is None or self._manifest is None:
             return
         try:
