@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_MIN_LUNG_SHARE,
         help=f"flag below this share of heatmap energy in the lungs (default {DEFAULT_MIN_LUNG_SHARE})",
     )
-    p.add_argument("--limit", type=int, default=None, help="only the first N images (by path)")
+    p.add_argument("--limit", type=int, default=None, help="only N images, spread evenly over the set")
     p.add_argument("--class-map", default=None, help="extra FOLDER=CLASS pairs")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -102,7 +102,9 @@ def audit(
     ds = load_dataset(data, class_map=parse_class_map(class_map))
     if ds.kind == "npy":
         raise DataError("cxr audit needs image files (class folders or a CSV), not a .npy pair")
-    samples = sorted(ds.samples, key=lambda s: s.source)[:limit]
+    samples = sorted(ds.samples, key=lambda s: s.source)
+    if limit is not None and 0 < limit < len(samples):  # spread over the set: every class shows
+        samples = [samples[round(k * len(samples) / limit)] for k in range(limit)]
     t0 = time.perf_counter()
     runner = CamRunner(bundle)
     m = runner.manifest
