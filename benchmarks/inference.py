@@ -59,7 +59,36 @@ def onnx_gflop(path: Path) -> float:
     return flops / 1e9
 
 
-def run_inference(quick: bool = True) -> dict:
+def int8_latency(fp32: Path, out_dir: Path, reps: int) -> dict:
+    """Static int8 (QDQ, per channel) of the same VGG19, through the app's session options."""
+    from export.image_input import InputSpec, load_model_gray, to_model_tensor
+    from export.onnx_runtime import make_session
+    from export.quantize import quantize_int8
+    from training.phantom_dataset import write_phantoms
+
+    spec = InputSpec()
+    write_phantoms(out_dir / "calib", 8, size=256, bit_depth=16, seed=5, flat=True, masks=False,
+                   workers=1)  # fmt: skip
+    calib = np.stack([to_model_tensor(load_model_gray(f, spec), spec)
+                      for f in sorted((out_dir / "calib").glob("*.png"))])  # fmt: skip
+    t = time.perf_counter()
+    quantize_int8(fp32, out_dir / "int8.onnx", calib)
+    quant_s = time.perf_counter() - t
+    x1 = calib[:1]
+    res = {}
+    for name, path in (("fp32_app", fp32), ("int8", out_dir / "int8.onnx")):
+        sess, _ = make_session(path, "cpu")
+        res[name] = _median_ms(lambda s=sess: s.run(["logits"], {"image": x1}), reps)
+    return {
+        "int8_b1_ms": round(res["int8"], 1),
+        "fp32_app_session_b1_ms": round(res["fp32_app"], 1),
+        "int8_speedup": round(res["fp32_app"] / res["int8"], 2),
+        "int8_quantize_s": round(quant_s, 1),
+    }
+
+
+def run_inference(quick: bool = True, keep: Path | None = None) -> dict:
+    """All VGG19 figures; the exported bundle is left in ``keep`` when given (for later steps)."""
     import onnxruntime as ort
 
     from export.build import write_bundle
@@ -74,7 +103,7 @@ def run_inference(quick: bool = True) -> dict:
     model = build_model(ModelSpec("vgg19", 224, 3, "none"))
     x1 = np.random.default_rng(0).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
     x16 = np.repeat(x1, 16, axis=0)
-    tmp = Path(tempfile.mkdtemp(prefix="cxr-bench-"))
+    tmp = keep or Path(tempfile.mkdtemp(prefix="cxr-bench-"))
     manifest = Manifest(model_name="bench-vgg19", input=InputSpec(), savedmodel=SavedModelInfo())
     t = time.perf_counter()
     write_bundle(model, tmp / "b", manifest, parity_images=x1)
@@ -95,4 +124,5 @@ def run_inference(quick: bool = True) -> dict:
     runner = CamRunner(tmp / "b")
     out["cam_ms"] = round(_median_ms(lambda: runner.run(x1, [0]), reps), 1)
     out["cam_vs_ort"] = round(out["cam_ms"] / out["ort_b1_ms"], 2)
+    out.update(int8_latency(tmp / "b" / "model.onnx", tmp, reps))
     return out

@@ -109,12 +109,15 @@ def run_folder(
                 x = to_model_tensor(gray, manifest.input)
                 rec.probabilities = clf.probabilities(x)[0]
                 if runner is not None:
-                    from desktop.cam_process import heatmap_for
+                    from desktop.cam_process import ATTENTION_METHOD, heatmap_for
 
                     cls = int(np.argmax(rec.probabilities))
                     res = heatmap_for(runner, decoded, cls, cam_method, x=x[None])
                     rec.heat, rec.cam_class = res["overlay"], res["class_index"]
                     rec.attention = res["attention"]
+                    if cam_method != ATTENTION_METHOD:  # the flag is the app list's measure
+                        rec.attention = heatmap_for(runner, decoded, cls, ATTENTION_METHOD,
+                                                    x=x[None], overlay=False)["attention"]  # fmt: skip
                 if keep_images or runner is not None:
                     rec.decoded = decoded
             if progress:

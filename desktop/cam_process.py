@@ -16,6 +16,9 @@ import traceback
 from pathlib import Path
 
 MAX_OVERLAY_SIDE = 768
+#: the "looked outside the lungs" measure everywhere (list, reports, ``cxr audit``):
+#: Grad-CAM of the predicted class, whatever method the reviewer views
+ATTENTION_METHOD = "gradcam"
 
 
 def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None,

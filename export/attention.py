@@ -44,12 +44,18 @@ POINTING_TOLERANCE = 15 / 224
 
 @dataclass(frozen=True)
 class Attention:
-    """CAM energy shares of one image (each in [0, 1]; None when the CAM is empty)."""
+    """CAM energy shares of one image, each in [0, 1].
+
+    ``lung_share`` is None when the CAM is empty or no lung field was found
+    (a lateral view, not a chest, a blank image): there is nothing to judge,
+    so such an image is never flagged; :func:`describe` says why.
+    """
 
     lung_share: float | None
     border_share: float | None
     marker_share: float | None
     lung_mask_source: str  # "estimated" or "dataset"
+    lung_field_found: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -250,10 +256,13 @@ def attention_shares(
         raise ValueError(f"CAM {c.shape} and masks {lungs.shape}/{markers.shape} differ in shape")
     total = float(c.sum())
     return Attention(
-        lung_share=_share(c, _dilate(lungs, max(LUNG_MARGIN, cell)), total),
+        lung_share=_share(c, _dilate(lungs, max(LUNG_MARGIN, cell)), total)
+        if lungs.any()
+        else None,
         border_share=_share(c, border_band(c.shape), total),
         marker_share=_share(c, _dilate(markers, max(MARKER_MARGIN, cell)), total),
         lung_mask_source=lung_mask_source,
+        lung_field_found=bool(lungs.any()),
     )
 
 
@@ -269,6 +278,10 @@ def describe(att: Attention | dict, min_lung_share: float = DEFAULT_MIN_LUNG_SHA
     """One line for the reviewer: the lung share and where most of the rest went."""
     d = att if isinstance(att, dict) else att.as_dict()
     lung = d.get("lung_share")
+    if d.get("error"):
+        return f"Attention not checked: {d['error']}"
+    if not d.get("lung_field_found", True):
+        return "Attention not judged: no lung field found in this image (not a PA/AP chest view?)"
     if lung is None:
         return "Attention: no heatmap energy (the class score does not depend on the image here)"
     text = f"{lung:.0%} of the heatmap inside the lung field"

@@ -267,3 +267,31 @@ def test_install_desktop_entry(tmp_path, monkeypatch):
     )
     icon = entry.split("Icon=")[1].splitlines()[0]
     assert Path(icon).is_file() and icon.endswith(".svg")
+
+
+def test_attention_results_late_stale_or_failing(qtbot, tmp_path):
+    """Results of an earlier folder/model are dropped; failures count as checked and stop the
+    pass after three in a row, so the summary and --screenshot never wait forever."""
+    from desktop.folder_model import Entry
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.entries = [Entry(tmp_path / f"{k}.png", f"{k}.png", np.array([0.2, 0.7, 0.1]),
+                       cache_key=(str(tmp_path / f"{k}.png"), 1, k)) for k in range(5)]  # fmt: skip
+    gen = w._attention_gen
+    key = lambda i, g=gen: ("attention", g, i, w.entries[i].cache_key)  # noqa: E731
+    w._on_attention(key(0, gen - 1), {"lung_share": 0.1})  # an older pass: ignored
+    assert w.entries[0].attention is None
+    w._on_attention(("attention", gen, 0, ("other", 1, 1)), {"lung_share": 0.1})  # other file
+    assert w.entries[0].attention is None
+    w._on_attention(key(0), {"lung_share": 0.1, "border_share": 0.5, "marker_share": 0.4})
+    assert w.entries[0].flagged(0.5) and "1 of 1 (checking 1/5" in w.attention_label.text()
+    w._on_attention(key(1), {"error": "SavedModel cannot be loaded"})
+    assert w.entries[1].attention["lung_share"] is None and not w.entries[1].flagged(0.5)
+    w._on_attention(key(2), {"error": "SavedModel cannot be loaded"})
+    with qtbot.waitSignal(w.attention_checked, timeout=1000):
+        w._on_attention(key(3), {"error": "SavedModel cannot be loaded"})
+    assert all(e.attention is not None for e in w.entries)  # the pass stopped, nothing waits
+    assert "Attention check stopped" in w.statusBar().currentMessage()
+    assert w.attention_label.text() == "Looked outside lungs: 1 of 5"
+    w.shutdown()

@@ -23,9 +23,16 @@ def test_lung_estimate_matches_phantom_masks(label):
     assert min(scores) > 0.8 and np.mean(scores) > 0.87, scores
 
 
-def test_lung_estimate_of_an_image_without_a_chest_is_empty():
+def test_an_image_without_a_chest_is_not_judged():
     assert not A.estimate_lungs(np.zeros((64, 64), np.float32)).any()
     assert not A.estimate_lungs(np.full((64, 64), 0.7, np.float32)).any()
+    from export.image_input import InputSpec, from_array
+
+    cam = np.ones((7, 7), np.float32)
+    for arr in (np.zeros((300, 200), np.uint8), np.full((5, 900), 200, np.uint8)):
+        att = A.image_attention(from_array(arr), cam, InputSpec())[0]
+        assert att.lung_share is None and not att.lung_field_found and not A.flag(att, 1.0)
+        assert "no lung field" in A.describe(att)
 
 
 def test_markers_found_and_nothing_invented():
@@ -134,4 +141,10 @@ def test_audit_command_on_the_demo_bundle(tmp_path, phantom_set, capsys):
     assert b["flagged_fraction"] >= a["flagged_fraction"]
     (phantom_set / "Normal" / "masks" / "Normal-1.png").unlink()
     assert main([*args, "--force", "--masks", "dataset"]) == 2
-    assert "no masks/" in capsys.readouterr().err
+    assert "no lung mask" in capsys.readouterr().err
+    # --masks auto takes each kind of mask where the data set has it, estimates the rest
+    for f in (phantom_set / "Normal" / "marker_masks").iterdir():
+        f.unlink()
+    assert main([*args, "--force", "--masks", "auto"]) == 0
+    c = json.loads(out.read_text())
+    assert c["lung_mask_sources"] == ["dataset", "estimated"] and c["n_images"] == 9

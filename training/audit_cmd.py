@@ -47,7 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_MIN_LUNG_SHARE,
         help=f"flag below this share of heatmap energy in the lungs (default {DEFAULT_MIN_LUNG_SHARE})",
     )
-    p.add_argument("--limit", type=int, default=None, help="only N images, spread evenly over the set")
+    p.add_argument(
+        "--limit", type=int, default=None, help="only N images, spread evenly over the set"
+    )
     p.add_argument("--class-map", default=None, help="extra FOLDER=CLASS pairs")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -138,12 +140,16 @@ def audit(
         for k, (s, decoded, _) in enumerate(batch):
             ds_lungs = _read_mask(sibling_mask(s.source, "masks"))
             ds_markers = _read_mask(sibling_mask(s.source, "marker_masks"))
-            if masks == "dataset" and (ds_lungs is None or ds_markers is None):
-                raise DataError(f"{s.source}: no masks/ or marker_masks/ file next to it")
-            use_ds = masks != "estimated" and ds_lungs is not None and ds_markers is not None
+            if masks == "dataset" and ds_lungs is None:
+                raise DataError(f"{s.source}: no lung mask in a masks/ folder next to images/")
+            # each kind of mask from the data set where it has one (the Radiography Database
+            # ships lung masks only: its text is then detected)
+            use_ds = masks != "estimated" and ds_lungs is not None
+            use_ds_markers = masks != "estimated" and ds_markers is not None
             att, _c, lungs, _mk = A.image_attention(
                 decoded, cam_pred[k], m.input,
-                lungs=ds_lungs if use_ds else None, markers=ds_markers if use_ds else None,
+                lungs=ds_lungs if use_ds else None,
+                markers=ds_markers if use_ds_markers else None,
                 lung_mask_source="dataset" if use_ds else "estimated",
             )  # fmt: skip
             row: dict[str, Any] = {
@@ -187,6 +193,7 @@ def audit(
         "n_flagged": len(flagged),
         "n_with_markers": len(marker_rows),
         "n_lesion_images": len(lesion_rows),
+        "n_no_lung_field": sum(not r["lung_field_found"] for r in rows),
         "lung_mask_dice_mean": _mean(dices),
         "min_lung_share": threshold,
         "method": method,

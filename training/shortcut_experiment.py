@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     out = Path(a.out)
     t0 = time.perf_counter()
+    # data sets and runs are reused only when made with these very settings
+    stamp = out / "settings.json"
+    wanted = {k: v for k, v in vars(a).items() if k != "json"}
+    if stamp.is_file() and json.loads(stamp.read_text()) != wanted:
+        import shutil
+
+        print(f"settings changed: starting {out} afresh", flush=True)
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(wanted, indent=2))
     sets = {
         "markers": [
             "--confound",

@@ -133,6 +133,9 @@ class MainWindow(QMainWindow):
             self.settings, "min_lung_share", DEFAULT_MIN_LUNG_SHARE
         )
         self._attention_cache = None  # PredictionCache of the folder, for attention results
+        self._attention_gen = 0  # bumped per folder/classification: late results are dropped
+        self._attention_errors = 0  # consecutive background failures
+        self._attention_announced = False
         self._shown_once = False
         self._is_shut_down = False
         self._note_owner: int | None = None  # entry whose note the note field shows
@@ -631,6 +634,9 @@ class MainWindow(QMainWindow):
             self.folder_failed.emit(str(exc))
             return
         self._stop_worker()
+        self._cam.set_background([])  # the old folder's attention pass
+        self._attention_gen += 1
+        self._close_attention_cache()
         if self.store is not None:
             self.store.close()
         self.store = store
@@ -681,6 +687,9 @@ class MainWindow(QMainWindow):
         for e in self.entries:
             e.probabilities, e.error, e.attention = None, None, None
         self._cam.set_background([])
+        self._attention_gen += 1
+        self._attention_errors = 0
+        self._attention_announced = False
         self._update_attention_summary()
         items = [(e.path, e.rel_path, e.cache_key[1], e.cache_key[2]) for e in self.entries]
         cache = self.store.path.parent / "predictions.sqlite" if self.store else None
@@ -804,6 +813,7 @@ class MainWindow(QMainWindow):
         self._generation += 1
         gen, path = self._generation, self.entries[i].path
         self.view.clear_overlay()
+        self.side.show_attention("", False)
 
         def work() -> None:
             if gen != self._generation:  # superseded before it started
@@ -835,6 +845,7 @@ class MainWindow(QMainWindow):
         self._decoded = decoded
         self.view.set_image(image01)
         self.view.fit()
+        self._show_view_warning()
         m = decoded.meta
         self.statusBar().showMessage(
             f"{e.rel_path} — {m.width}×{m.height}, {m.bit_depth}-bit {m.source_format.upper()} "
@@ -915,24 +926,33 @@ class MainWindow(QMainWindow):
         self.view.set_outline(result.get("lung_mask"), result.get("marker_mask"),
                               result["image_size"])  # fmt: skip
         att = result.get("attention")
+        e = self.entries[self._current] if self._current is not None else None
         if att is not None:
-            flagged = flag(att, self.min_lung_share)
-            self.side.show_attention(describe(att, self.min_lung_share), flagged)
-            self._set_view_warning(
-                f"⚠ The model {describe(att, self.min_lung_share)[0].lower()}"
-                f"{describe(att, self.min_lung_share)[1:]}. "
-                "Its result may rest on text, borders or devices rather than the lungs."
-                if flagged
-                else None
-            )
-            e = self.entries[self._current] if self._current is not None else None
+            self.side.show_attention(describe(att, self.min_lung_share),
+                                     flag(att, self.min_lung_share))  # fmt: skip
             key = result.get("key")
             if (e is not None and key is not None and key[: len(e.cache_key)] == e.cache_key
+                    and key[len(e.cache_key)] == str(self._bundle)
                     and result["method"] == ATTENTION_METHOD and e.probabilities is not None
                     and result["class_index"] == int(np.argmax(e.probabilities))):  # fmt: skip
                 self._store_attention(self._current, att)
         else:
             self.side.show_attention("", False)
+        self._show_view_warning()
+        self.heatmap_shown.emit()
+
+    def _show_view_warning(self) -> None:
+        """The bar above the image follows the list's measure (predicted class, Grad-CAM),
+        whatever heatmap is shown, so list, image and report agree."""
+        e = self.entries[self._current] if self._current is not None else None
+        if e is None or not e.flagged(self.min_lung_share):
+            self._set_view_warning(None)
+            return
+        text = describe(e.attention, self.min_lung_share)
+        self._set_view_warning(
+            f"⚠ The model {text[0].lower()}{text[1:]} (Grad-CAM of its class). "
+            "Its result may rest on text, borders or devices rather than the lungs."
+        )
         self.heatmap_shown.emit()
 
     # ------------------------------------------------------------------ attention audit
@@ -946,25 +966,55 @@ class MainWindow(QMainWindow):
         if self._bundle is None or self._manifest is None:
             return
         sha = self._manifest.files.get(self._manifest.onnx.file, "")
+        gen = self._attention_gen
         reqs = [
-            CamRequest(self._bundle, e.path, None, ATTENTION_METHOD, ("attention", i, e.cache_key), sha)
+            CamRequest(
+                self._bundle,
+                e.path,
+                None,
+                ATTENTION_METHOD,
+                ("attention", gen, i, e.cache_key),
+                sha,
+            )
             for i, e in enumerate(self.entries)
             if e.probabilities is not None and e.attention is None
-        ]  # fmt: skip
+        ]
         self._cam.set_background(reqs)
         self._update_attention_summary()
-        if not reqs:
-            self.attention_checked.emit()
+        self._announce_if_checked()
 
     def _on_attention(self, key: tuple, att: dict) -> None:
         if self._is_shut_down or not key or key[0] != "attention":
             return
-        _, i, cache_key = key
-        if i >= len(self.entries) or self.entries[i].cache_key != cache_key:
-            return  # another folder by now
-        if "error" in att:
+        _, gen, i, cache_key = key
+        if gen != self._attention_gen or i >= len(self.entries):
+            return  # another folder or model by now
+        if self.entries[i].cache_key != cache_key:
             return
+        if "error" in att:
+            self._attention_errors += 1
+            # counted as checked (shown as "—" with the reason), never retried in a loop
+            self.entries[i].attention = {"lung_share": None, "error": str(att["error"])[:300]}
+            self._update_row(i)
+            if self._attention_errors >= 3:  # the model or the process, not this image
+                self._cam.set_background([])
+                self.statusBar().showMessage(f"Attention check stopped: {att['error']}")
+                for e in self.entries:
+                    if e.probabilities is not None and e.attention is None:
+                        e.attention = {"lung_share": None, "error": "attention check stopped"}
+            self._update_attention_summary()
+            self._announce_if_checked()
+            return
+        self._attention_errors = 0
         self._store_attention(i, att)
+
+    def _announce_if_checked(self) -> None:
+        if self._classifying or self._attention_announced:
+            return
+        _flagged, checked, total = attention_summary(self.entries, self.min_lung_share)
+        if checked == total:
+            self._attention_announced = True
+            self.attention_checked.emit()
 
     def _store_attention(self, i: int, att: dict) -> None:
         e = self.entries[i]
@@ -973,10 +1023,13 @@ class MainWindow(QMainWindow):
         e.attention = att
         self._update_row(i)
         self._update_attention_summary()
-        if not self._classifying:
-            _flagged, checked, total = attention_summary(self.entries, self.min_lung_share)
-            if checked == total:
-                self.attention_checked.emit()
+        if i == self._current:
+            self._show_view_warning()
+        if self.filter_box.currentText() == "Looked outside lungs" and e.flagged(
+            self.min_lung_share
+        ):
+            self._refresh_table()
+        self._announce_if_checked()
         if self.store is None or self._manifest is None:
             return
         try:

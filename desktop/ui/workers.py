@@ -21,13 +21,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import thread_worker
 
+from desktop.cam_process import ATTENTION_METHOD
 from export.image_input import ImageDecodeError, load_model_gray, to_model_tensor
 
 log = logging.getLogger(__name__)
 
-
-#: the list's "looked outside the lungs" flag: Grad-CAM of the predicted class (as ``cxr audit``)
-ATTENTION_METHOD = "gradcam"
 
 #: errors that depend only on the file's bytes: safe to remember until the file changes
 CACHEABLE_ERRORS = frozenset({"empty", "unrecognised", "truncated", "no_pixels", "unreadable"})
