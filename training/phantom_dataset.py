@@ -29,6 +29,10 @@ import numpy as np
 
 from training.phantoms import CLASSES, CONFOUND_MARKERS, CONFOUND_P, CORNERS, MARKER_TEXTS
 
+#: none: random markers (``marker_prob``); markers: each class's own marker on ``confound_p``
+#: of its images; shuffled: those same markers on every image, independent of the class
+#: (the test of whether a model learned them)
+CONFOUNDS = ("none", "markers", "shuffled")
 FOLDER_FOR_CLASS = {"COVID-19": "COVID", "Normal": "Normal", "Pneumonia": "Viral Pneumonia"}
 MASK_FOLDERS = ("masks", "lesion_masks", "marker_masks")
 GENERATOR_VERSION = 1
@@ -88,8 +92,8 @@ def plan(
     confound_p: float = CONFOUND_P,
 ) -> list[Item]:
     """Decide every image's class, marker and file name before any rendering."""
-    if confound not in ("none", "markers"):
-        raise PhantomError(f"--confound must be 'none' or 'markers', not {confound!r}")
+    if confound not in CONFOUNDS:
+        raise PhantomError(f"--confound must be one of {', '.join(CONFOUNDS)}, not {confound!r}")
     counts = class_counts(n, ratio)
     labels = [c for c in CLASSES for _ in range(counts[c])]
     np.random.default_rng([seed, 0xC1A55]).shuffle(labels)
@@ -104,6 +108,8 @@ def plan(
                 marker = CONFOUND_MARKERS[label]
             else:
                 marker = (str(rng.choice(MARKER_TEXTS)), str(rng.choice(CORNERS)))
+        elif confound == "shuffled":  # the classes' markers, each on a random class
+            marker = CONFOUND_MARKERS[CLASSES[int(rng.integers(len(CLASSES)))]]
         elif rng.random() < marker_prob:
             marker = (str(rng.choice(MARKER_TEXTS)), str(rng.choice(CORNERS)))
         folder = FOLDER_FOR_CLASS[label]
@@ -246,7 +252,7 @@ def write_phantoms(
         "confound": confound,
         "class_ratio": list(ratio),
         "marker_prob": marker_prob if confound == "none" else None,
-        "confound_p": confound_p if confound != "none" else None,
+        "confound_p": confound_p if confound == "markers" else None,
         "class_counts": class_counts(n, ratio),
         "folders": FOLDER_FOR_CLASS,
         "images": records,
@@ -279,9 +285,10 @@ def add_arguments(p) -> None:
     p.add_argument("--bit-depth", type=int, choices=(8, 16), default=16, help="PNG bit depth")
     p.add_argument(
         "--confound",
-        choices=("none", "markers"),
+        choices=CONFOUNDS,
         default="none",
-        help="'markers': burned-in marker text and corner follow the class (a shortcut to learn)",
+        help="'markers': burned-in marker text and corner follow the class (a shortcut to learn); "
+        "'shuffled': the same class markers on every image, unrelated to its class",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (output is deterministic)")
     p.add_argument(
