@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from training.phantom_dataset import PhantomError, class_counts, parse_ratio, plan, write_phantoms
-from training.phantoms import CLASSES, render_phantom
+from training.phantoms import CLASSES, CONFOUND_MARKERS, render_phantom
 
 SIZE = 192
 
@@ -116,6 +116,16 @@ def test_confound_ties_markers_to_class_and_none_does_not():
     by_class = {c: [it.marker[0] for it in items if it.label == c] for c in CLASSES}
     shares = [np.mean([t == "B1" for t in v]) for v in by_class.values()]
     assert max(shares) < 0.35  # B1 is one of seven texts whatever the class
+    items = plan(600, seed=4, confound="markers", confound_p=1.0)
+    assert all(it.marker == CONFOUND_MARKERS[it.label] for it in items)
+    # shuffled: the class markers on every image, each class carrying all three equally
+    items = plan(600, seed=4, confound="shuffled")
+    assert {it.marker for it in items} == set(CONFOUND_MARKERS.values())
+    for c in CLASSES:
+        own = np.mean([it.marker == CONFOUND_MARKERS[c] for it in items if it.label == c])
+        assert 0.22 < own < 0.45, (c, own)
+    with pytest.raises(PhantomError):
+        plan(3, confound="hospital")
 
 
 def test_written_dataset_layout(tmp_path):
