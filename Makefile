@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv qt-check demo-data demo-bundle shortcut-experiment clean
+.PHONY: run test lint venv qt-check demo-data demo-bundle shortcut-experiment bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,16 @@ shortcut-experiment: $(STAMP)
 	rm -rf build/shortcut-experiment build/shortcut-experiment.json
 	$(PY) -m training.shortcut_experiment --out build/shortcut-experiment \
 	  --json build/shortcut-experiment.json
+
+# Speed and memory against DESIGN.md's bars (JSON in build/; under 10 minutes here).
+bench: $(STAMP)
+	@mkdir -p build
+	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks --quick --json build/bench.json
+
+# The same plus the 20,000-image training-memory run (about half an hour more).
+bench-scale: $(STAMP)
+	@mkdir -p build
+	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks --quick --scale --json build/bench-scale.json
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .import_linter_cache
