@@ -93,6 +93,8 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     timer.timeout.connect(beat)
     timer.start(10)
     w.set_bundle(DEMO_BUNDLE)
+    announced = []
+    w.attention_checked.connect(lambda: announced.append(time.perf_counter()))
     with qtbot.waitSignal(w.classification_finished, timeout=120_000):
         w.open_folder(phantom_folder)
     assert all(e.classified for e in w.entries)
@@ -106,7 +108,8 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
 
     # the attention audit runs behind the reviewer: every classified image gets its lung share
     ok = [e for e in w.entries if e.probabilities is not None]
-    qtbot.waitUntil(lambda: all(e.attention is not None for e in ok), timeout=120_000)
+    qtbot.waitUntil(lambda: bool(announced), timeout=120_000)  # said once, when all are in
+    assert all(e.attention is not None for e in ok) and len(announced) == 1
     shares = sorted(e.attention["lung_share"] for e in ok)
     assert all(0.0 <= v <= 1.0 for v in shares)
     n_low = sum(v < 0.5 for v in shares)
