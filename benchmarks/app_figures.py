@@ -88,11 +88,13 @@ def train_peak_rss(n: int = 600) -> dict:
                        cwd=ROOT)  # fmt: skip
         gen_s = time.perf_counter() - t_gen
         # measured inside a fresh child: its own peak and that of its decode workers
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a large
+        # process (this one holds TF and VGG19 by now) would report its parent's peak
         code = (
             "import resource, sys\n"
             "from desktop.cli import main\n"
             "rc = main(sys.argv[1:])\n"
-            "s = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "s = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
             "c = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
             "print('peak-rss-kb', s, c)\n"
             "sys.exit(rc)\n"

@@ -121,8 +121,19 @@ def run_inference(quick: bool = True, keep: Path | None = None) -> dict:
     out["tf_b1_ms"] = round(_median_ms(lambda: model(x1, training=False), reps), 1)
     out["ort_vs_tf"] = round(out["tf_b1_ms"] / out["ort_b1_ms"], 2)
     out["ort_vs_limit"] = round(out["ort_b1_ms"] / out["flop_limit_ms"], 2)
-    runner = CamRunner(tmp / "b")
+    # float32 through the XLA `cam` signature first (TF's bfloat16 switch is process-wide),
+    # then what the app's Grad-CAM process uses ("auto": bfloat16 where the CPU has AMX)
+    fp32 = CamRunner(tmp / "b", precision="fp32")
+    out["cam_fp32_xla_ms"] = round(_median_ms(lambda: fp32.run(x1, [0]), reps), 1)
+    runner = CamRunner(tmp / "b", precision="auto")
+    out["cam_precision"] = runner.precision
     out["cam_ms"] = round(_median_ms(lambda: runner.run(x1, [0]), reps), 1)
     out["cam_vs_ort"] = round(out["cam_ms"] / out["ort_b1_ms"], 2)
+    a32, g32, _ = fp32.run(x16[:4] * np.linspace(0.5, 1, 4)[:, None, None, None], [0, 1, 2, 0])
+    a16, g16, _ = runner.run(x16[:4] * np.linspace(0.5, 1, 4)[:, None, None, None], [0, 1, 2, 0])
+    from export.cam import compute_cam
+
+    c32, c16 = compute_cam("gradcam", a32, g32), compute_cam("gradcam", a16, g16)
+    out["cam_bf16_vs_fp32_max_abs"] = round(float(np.abs(c32 - c16).max()), 4)
     out.update(int8_latency(tmp / "b" / "model.onnx", tmp, reps))
     return out

@@ -12,9 +12,48 @@ import numpy as np
 
 from export.bundle import BundleError, Manifest, bundle_root, load_bundle
 
+#: with precision "auto": CXR_CAM_PRECISION=fp32 forces the XLA float32 path, bf16 bfloat16
+PRECISION_ENV = "CXR_CAM_PRECISION"
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def use_bfloat16(precision: str | None = None) -> bool:
+    """bfloat16 Grad-CAM? ``precision``: "fp32" (default), "bf16", or "auto" = bfloat16 on
+    CPUs with native bf16 (AMX / AVX512-BF16) unless :data:`PRECISION_ENV` says otherwise.
+
+    The switch is process-wide (TF's graph optimiser), so only processes that do
+    nothing but Grad-CAM ask for "auto": the app's Grad-CAM child and the report
+    writer. A training or export process never turns it on (its parity checks
+    compare float32 graphs).
+
+    A heatmap is a picture normalised to [0, 1]: bfloat16's 3 significant digits
+    move it by about a percent (the benchmark reports the difference), while
+    the class probabilities the reviewer reads always come from ONNX Runtime.
+    """
+    choice = (precision or "fp32").lower()
+    if choice == "auto":
+        choice = (os.environ.get(PRECISION_ENV) or "auto").lower()
+    if choice not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"{PRECISION_ENV} must be auto, fp32 or bf16, not {choice!r}")
+    return choice == "bf16" or (choice == "auto" and cpu_has_bf16())
+
 
 class CamRunner:
-    def __init__(self, bundle: str | os.PathLike[str], manifest: Manifest | None = None) -> None:
+    def __init__(
+        self, bundle: str | os.PathLike[str], manifest: Manifest | None = None,
+        precision: str | None = None,
+    ) -> None:  # fmt: skip
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
 
@@ -31,6 +70,16 @@ class CamRunner:
                 f"SavedModel has no '{m.savedmodel.cam_signature}' signature", bundle=root
             )
         self._fn = sigs[m.savedmodel.cam_signature]
+        self.precision = "fp32 (XLA)"
+        graph = "cam_graph"  # export.build.GRAPH_CAM_SIGNATURE (not imported: build pulls Keras)
+        if graph in sigs and use_bfloat16(precision):
+            # oneDNN's bfloat16 rewrite of the plain graph: AMX on this CPU; process-wide,
+            # which suits the processes that run Grad-CAM (the app's child, the CLI)
+            tf.config.optimizer.set_experimental_options(
+                {"auto_mixed_precision_onednn_bfloat16": True}
+            )
+            self._fn = sigs[graph]
+            self.precision = "bfloat16 (oneDNN)"
         self._tf = tf
         embedded = getattr(self._module, "class_names", None)
         if embedded is not None:

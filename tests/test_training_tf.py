@@ -255,3 +255,43 @@ def test_code_bearing_files_are_refused_even_when_listed(trained_run, tmp_path, 
     write_manifest(b, m)  # listed, with a correct hash
     with pytest.raises(BundleError, match="could run code"):
         load_bundle(b)
+
+
+def test_bfloat16_cam_path_agrees_with_float32(trained_run, tmp_path, monkeypatch):
+    """The plain-graph twin of `cam` in bfloat16 (oneDNN; the app's Grad-CAM child on CPUs with
+    AMX) gives the float32 heatmap within a few percent. Run in a child: TF's switch is global."""
+    import subprocess
+    import sys
+
+    from export.cam_runtime import PRECISION_ENV, use_bfloat16
+
+    assert not use_bfloat16() and not use_bfloat16("fp32") and use_bfloat16("bf16")
+    monkeypatch.setenv(PRECISION_ENV, "fp32")
+    assert not use_bfloat16("auto")
+    monkeypatch.setenv(PRECISION_ENV, "bf16")
+    assert use_bfloat16("auto")
+    monkeypatch.setenv(PRECISION_ENV, "half")
+    with pytest.raises(ValueError):
+        use_bfloat16("auto")
+    root, _ = trained_run
+    code = (
+        "import sys, numpy as np\n"
+        "from export.cam import compute_cam\n"
+        "from export.cam_runtime import CamRunner\n"
+        "x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)\n"
+        "out = {}\n"
+        "for p in ('fp32', 'bf16'):\n"
+        "    r = CamRunner(sys.argv[1], precision=p)\n"
+        "    a, g, _ = r.run(x, [0, 1, 2, 0])\n"
+        "    out[p] = (r.precision, compute_cam('gradcam', a, g))\n"
+        "a, b = out['fp32'][1].reshape(4, -1), out['bf16'][1].reshape(4, -1)\n"
+        "corr = min(np.corrcoef(u, v)[0, 1] for u, v in zip(a, b))\n"
+        "print(out['fp32'][0], '|', out['bf16'][0], '|', float(np.abs(a - b).mean()), '|', corr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(root / "run" / "bundle")],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    fp32, bf16, mean_diff, corr = r.stdout.strip().splitlines()[-1].split(" | ")
+    assert fp32 == "fp32 (XLA)" and bf16 == "bfloat16 (oneDNN)"
+    # maps in [0, 1]; on the shortcut experiment's clean model: mean 0.0014, correlation > 0.999
+    assert float(mean_diff) < 0.03 and float(corr) > 0.98, (mean_diff, corr)

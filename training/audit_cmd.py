@@ -108,7 +108,7 @@ def audit(
     if limit is not None and 0 < limit < len(samples):  # spread over the set: every class shows
         samples = [samples[round(k * len(samples) / limit)] for k in range(limit)]
     t0 = time.perf_counter()
-    runner = CamRunner(bundle)
+    runner = CamRunner(bundle, precision="fp32")  # exact figures; the app may use bfloat16
     m = runner.manifest
     index = {c: i for i, c in enumerate(m.class_names)}
     if any(s.label not in index for s in samples):

@@ -922,7 +922,8 @@ class MainWindow(QMainWindow):
             self._class_names[result["class_index"]] if self._class_names else result["class_index"]
         )
         method = self.side.cam_method.currentText()
-        self.side.cam_status.setText(f"{method} for {name}, layer {result['layer']}")
+        prec = f", {result['precision']}" if result.get("precision") else ""
+        self.side.cam_status.setText(f"{method} for {name}, layer {result['layer']}{prec}")
         self.view.set_outline(result.get("lung_mask"), result.get("marker_mask"),
                               result["image_size"])  # fmt: skip
         att = result.get("attention")
@@ -971,7 +972,7 @@ class MainWindow(QMainWindow):
             CamRequest(
                 self._bundle,
                 e.path,
-                None,
+                int(np.argmax(e.probabilities)),  # ONNX Runtime's class, the one the list shows
                 ATTENTION_METHOD,
                 ("attention", gen, i, e.cache_key),
                 sha,
