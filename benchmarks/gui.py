@@ -88,7 +88,11 @@ def main():
                       "gui_folder_img_per_s": round(len(w.entries) / (state["t_done"] - t0), 1)}))
     w.shutdown()
 
-if __name__ == "__main__":  # the Grad-CAM child is spawned: it re-imports this file
+"""
+
+#: every script ends so: the Grad-CAM child is spawned and re-imports the script's file
+TAIL = """
+if __name__ == "__main__":
     main()
 """
 
@@ -106,8 +110,6 @@ def main():
                       "folder_img_per_s": round(n / (state["t"] - t0), 2)}))
     w.shutdown()
 
-if __name__ == "__main__":  # the Grad-CAM child is spawned: it re-imports this file
-    main()
 """
 
 SOAK = r"""
@@ -139,14 +141,12 @@ def main():
     print(json.dumps(out))
     w.shutdown()
 
-if __name__ == "__main__":  # the Grad-CAM child is spawned: it re-imports this file
-    main()
 """
 
 
 def _run(script: str, args: list[str], d: Path, timeout: int = 1800) -> dict:
     path = d / "bench_script.py"
-    path.write_text(COMMON + script)
+    path.write_text(COMMON + script + TAIL)
     env = {**os.environ, "XDG_CONFIG_HOME": str(d / "cfg"), "CXR_REVIEW_HOME": str(d / "home")}
     r = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True,
                        timeout=timeout, env=env, cwd=ROOT)  # fmt: skip
@@ -162,27 +162,27 @@ def _phantoms(folder: Path, n: int, size: int = 512) -> None:
     write_phantoms(folder, n, size=size, bit_depth=16, seed=1, flat=True, masks=False)
 
 
+def _in_folder(prefix: str, n_images: int, script: str, args: list[str], key: str) -> dict:
+    """Phantoms in a temporary folder, then ``script FOLDER *args`` in a child."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
+        _phantoms(Path(d) / "f", n_images)
+        out = _run(script, [str(Path(d) / "f"), *args], Path(d))
+    return {key: out["error"]} if "error" in out else out
+
+
 def run_gui(n_images: int = 200, n_heatmaps: int = 10, bundle: Path | None = None) -> dict:
     from desktop.paths import DEMO_BUNDLE
 
-    with tempfile.TemporaryDirectory(prefix="cxr-bench-gui-") as d:
-        _phantoms(Path(d) / "f", n_images)
-        out = _run(STALL, [str(Path(d) / "f"), str(n_heatmaps), str(bundle or DEMO_BUNDLE)],
-                   Path(d))  # fmt: skip
-    return {"gui_error": out["error"]} if "error" in out else out
+    return _in_folder("cxr-bench-gui-", n_images, STALL,
+                      [str(n_heatmaps), str(bundle or DEMO_BUNDLE)], "gui_error")  # fmt: skip
 
 
 def run_folder_throughput(bundle: Path, n_images: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="cxr-bench-folder-") as d:
-        _phantoms(Path(d) / "f", n_images)
-        out = _run(FOLDER, [str(Path(d) / "f"), str(bundle)], Path(d))
-    return {"folder_error": out["error"]} if "error" in out else out
+    return _in_folder("cxr-bench-folder-", n_images, FOLDER, [str(bundle)], "folder_error")
 
 
 def run_soak(n_images: int = 1000, warm: int = 100, bundle: Path | None = None) -> dict:
     from desktop.paths import DEMO_BUNDLE
 
-    with tempfile.TemporaryDirectory(prefix="cxr-bench-soak-") as d:
-        _phantoms(Path(d) / "f", n_images, size=512)
-        out = _run(SOAK, [str(Path(d) / "f"), str(bundle or DEMO_BUNDLE), str(warm)], Path(d))
-    return {"soak_error": out["error"]} if "error" in out else out
+    return _in_folder("cxr-bench-soak-", n_images, SOAK,
+                      [str(bundle or DEMO_BUNDLE), str(warm)], "soak_error")  # fmt: skip

@@ -391,15 +391,18 @@ class MainWindow(QMainWindow):
             self.settings.setValue("reviewer", self.reviewer)
             self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
 
+    def _ask_percent(self, title: str, text: str, value: float, lo: int, hi: int, setter) -> None:
+        got, ok = QInputDialog.getInt(self, title, text, round(value * 100), lo, hi)
+        if ok:
+            setter(got / 100.0)
+
     def ask_min_lung_share(self) -> None:
-        value, ok = QInputDialog.getInt(
-            self, "Attention threshold",
+        self._ask_percent(
+            "Attention threshold",
             "Flag an image when less than this share (%) of the predicted class's heatmap\n"
             "lies in the lung field (Grad-CAM; default 50 %):",
-            round(self.min_lung_share * 100), 0, 100,
+            self.min_lung_share, 0, 100, self.set_min_lung_share,
         )  # fmt: skip
-        if ok:
-            self.set_min_lung_share(value / 100.0)
 
     def set_min_lung_share(self, value: float) -> None:
         self.min_lung_share = float(min(max(value, 0.0), 1.0))
@@ -411,14 +414,11 @@ class MainWindow(QMainWindow):
             self._request_cam()
 
     def ask_uncertain_below(self) -> None:
-        value, ok = QInputDialog.getInt(
-            self, "Low-confidence band",
-            "Mark the AI result uncertain when its top probability (calibrated, %)\n"
-            "is below:",
-            round(self.uncertain_below * 100), 34, 99,
+        self._ask_percent(
+            "Low-confidence band",
+            "Mark the AI result uncertain when its top probability (calibrated, %) is below:",
+            self.uncertain_below, 34, 99, self.set_uncertain_below,
         )  # fmt: skip
-        if ok:
-            self.set_uncertain_below(value / 100.0)
 
     def set_uncertain_below(self, value: float) -> None:
         self.uncertain_below = float(min(max(value, 0.0), 1.0))
