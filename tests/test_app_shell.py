@@ -125,6 +125,12 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     qtbot.waitUntil(lambda: w.view.has_overlay() and w.view_warning.isVisible(), timeout=60_000)
     assert "outside the lungs" in w.view_warning.text()
     assert "Looked outside the lungs" in w.side.attention_note.text()
+    assert w.view.outline_item.image is None  # outlines are drawn only when asked for (G)
+    qtbot.keyClick(w, Qt.Key.Key_G)
+    edge = w.view.outline_item.image
+    assert edge is not None and (edge[..., 2] == 255).sum() > 50  # the lung field's outline
+    qtbot.keyClick(w, Qt.Key.Key_G)
+    assert not w.view.outline_item.isVisible()
     w.filter_box.setCurrentText("All")
     w.set_min_lung_share(0.5)
     qtbot.waitUntil(w.view.has_overlay, timeout=60_000)

@@ -39,6 +39,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.viewbox.addItem(self.overlay_item)
         self.outline_item = pg.ImageItem(axisOrder="row-major")  # lung field / text found
         self.outline_item.setZValue(20)
+        self._outline: tuple | None = None  # (lungs, markers, image size) of the current heatmap
+        self._outline_on = False
         self.viewbox.addItem(self.outline_item)
         self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5))
         self.viewbox.addItem(self.message)
@@ -114,29 +116,39 @@ class ImageView(pg.GraphicsLayoutWidget):
 
     def clear_overlay(self) -> None:
         self.overlay_item.clear()
+        self._outline = None
         self.outline_item.clear()
         self.cleared.emit()
 
     def set_outline(self, lungs: np.ndarray | None, markers: np.ndarray | None,
                     image_hw: tuple[int, int]) -> None:  # fmt: skip
-        """Draw the lung field (cyan) and detected burned-in text (magenta) the shares used."""
-        import cv2
+        """The lung field (cyan) and detected burned-in text (magenta) the shares used; drawn
+        only while the outlines are switched on (nothing is computed on the GUI thread else)."""
+        self._outline = None if lungs is None else (lungs, markers, image_hw)
+        self._paint_outline()
 
-        if lungs is None:
+    def _paint_outline(self) -> None:
+        if self._outline is None:
             self.outline_item.clear()
             return
+        if not self._outline_on:
+            return
+        lungs, markers, (ih, iw) = self._outline
         h, w = lungs.shape
         rgba = np.zeros((h, w, 4), np.uint8)
         for mask, colour in ((lungs, (0, 230, 255, 255)), (markers, (255, 60, 220, 255))):
             if mask is None or not mask.any():
                 continue
-            edge = mask.astype(np.uint8) - cv2.erode(mask.astype(np.uint8), np.ones((3, 3)))
-            rgba[edge > 0] = colour
+            m = np.pad(mask, 1)
+            inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+            rgba[mask & ~inner] = colour
         self.outline_item.setImage(rgba, autoLevels=False)
-        self.outline_item.setRect(QRectF(0, 0, image_hw[1], image_hw[0]))
+        self.outline_item.setRect(QRectF(0, 0, iw, ih))
 
     def set_outline_visible(self, on: bool) -> None:
+        self._outline_on = bool(on)
         self.outline_item.setVisible(on)
+        self._paint_outline()
 
     def has_overlay(self) -> bool:
         return self.overlay_item.image is not None
