@@ -209,7 +209,8 @@ class CamService(QObject):
                 req.bundle, req.path, req.class_index, req.method, req.model_sha
             )
             if "error" in result:
-                log.error("Grad-CAM failed: %s", result.get("trace", result["error"]))
+                if not self._stop:  # a child ended by shutdown is no failure
+                    log.error("Grad-CAM failed: %s", result.get("trace", result["error"]))
             else:
                 self._loaded_bundle = req.bundle
             result["key"] = req.key
@@ -221,7 +222,8 @@ class CamService(QObject):
         result = self._proc.compute(req.bundle, req.path, req.class_index, req.method,
                                     req.model_sha, overlay=False)  # fmt: skip
         if "error" in result:
-            log.warning("attention audit of %s failed: %s", req.path, result["error"])
+            if not self._stop:
+                log.warning("attention audit of %s failed: %s", req.path, result["error"])
         else:
             self._loaded_bundle = req.bundle
         if not self._stop:
