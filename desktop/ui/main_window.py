@@ -285,6 +285,8 @@ class MainWindow(QMainWindow):
         split = s.value("splitter")
         if split is not None:
             self.splitter.restoreState(split)
+        else:  # first start: file names readable, the image gets the rest
+            self.splitter.setSizes([430, max(400, self.width() - 430 - 340), 340])
         self._set_opacity(self.side.opacity.value())
 
     def save_settings(self) -> None:
