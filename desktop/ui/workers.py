@@ -148,17 +148,17 @@ class CamService(QObject):
         self._background: deque[CamRequest] = deque()
         self._generation = 0
         self._stop = False
-        self._thread: threading.Thread | None = None
         self._proc = CamProcess()
         self._loaded_bundle: Path | None = None
+        # started now, while the app is idle: Thread.start() waits until the new thread runs,
+        # and under a busy GIL (a folder being decoded) that wait froze the window ~30 ms
+        self._thread = threading.Thread(target=self._loop, name="cxr-gradcam", daemon=True)
+        self._thread.start()
 
     def request(self, req: CamRequest) -> int:
         with self._cond:
             self._generation += 1
             self._pending = (self._generation, req)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="cxr-gradcam", daemon=True)
-                self._thread.start()
             self._cond.notify()
             return self._generation
 
@@ -166,9 +166,6 @@ class CamService(QObject):
         """Replace the background queue (an empty list cancels it)."""
         with self._cond:
             self._background = deque(reqs)
-            if reqs and self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="cxr-gradcam", daemon=True)
-                self._thread.start()
             self._cond.notify()
 
     @property
@@ -182,9 +179,7 @@ class CamService(QObject):
     def shutdown(self) -> None:
         with self._cond:
             self._stop = True
-            self._cond.notify()
-        if self._thread is None:
-            self._proc.close()
+            self._cond.notify()  # the loop closes the child process and ends
 
     def _loop(self) -> None:
         while True:
