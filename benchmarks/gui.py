@@ -34,7 +34,7 @@ def rss_mb(pid):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return 0.0
+    return None  # no /proc (not Linux): no figure rather than a wrong one
 
 def setup():
     app = QApplication([])
@@ -81,6 +81,8 @@ def main():
         from desktop.folder_model import attention_summary
         print("stall bench timed out:", state, attention_summary(w.entries, 0.5),
               w._cam.background_left, w.classifying, file=sys.stderr)
+        w.shutdown()
+        sys.exit(3)  # no figure from a run that did not finish
     g = np.array(gaps[3:]) * 1000
     print(json.dumps({"gui_max_stall_ms": round(float(g.max()), 1),
                       "gui_p99_stall_ms": round(float(np.percentile(g, 99)), 1),
@@ -106,7 +108,8 @@ def main():
     w.classification_finished.connect(lambda: state.setdefault("t", time.perf_counter()))
     w.set_bundle(bundle)
     t0 = time.perf_counter(); w.open_folder(folder)
-    pump(app, lambda: "t" in state, 900)
+    if not pump(app, lambda: "t" in state, 900):
+        print("folder bench timed out", file=sys.stderr); w.shutdown(); sys.exit(3)
     n = sum(e.probabilities is not None for e in w.entries)
     print(json.dumps({"folder_images": n, "folder_s": round(state["t"] - t0, 2),
                       "folder_img_per_s": round(n / (state["t"] - t0), 2)}))
@@ -122,7 +125,7 @@ def main():
     w.classification_finished.connect(lambda: state.update(done=True))
     def sample():
         proc = w._cam._proc._proc
-        child = rss_mb(proc.pid) if proc is not None and proc.is_alive() else 0.0
+        child = rss_mb(proc.pid) if proc is not None and proc.is_alive() else None
         state["samples"].append((state["heat"], rss_mb(os.getpid()), child))
     def on_heat():
         state["heat"] += 1
@@ -132,12 +135,13 @@ def main():
     w.heatmap_shown.connect(on_heat)
     w.set_bundle(bundle)
     t0 = time.perf_counter(); w.open_folder(folder)
-    pump(app, lambda: state["heat"] >= len(w.entries) > 0, 1800)
+    if not pump(app, lambda: state["heat"] >= len(w.entries) > 0, 1800):
+        print("soak timed out at", state["heat"], file=sys.stderr); w.shutdown(); sys.exit(3)
     s = {k: v for k, *v in state["samples"]}
     base, end = s.get(warm), s.get(state["heat"])
     out = {"soak_images": state["heat"], "soak_s": round(time.perf_counter() - t0, 1),
-           "soak_rss_samples": [[k, round(a), round(b)] for k, a, b in state["samples"]]}
-    if base and end:
+           "soak_rss_samples": [[k, a and round(a), b and round(b)] for k, a, b in state["samples"]]}
+    if base and end and None not in base and None not in end:
         out.update(soak_rss_growth_mb=round(sum(end) - sum(base), 1),
                    soak_app_rss_mb=round(end[0]), soak_cam_child_rss_mb=round(end[1]))
     print(json.dumps(out))

@@ -22,7 +22,8 @@ ATTENTION_METHOD = "gradcam"
 
 
 def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None,
-                max_side: int | None = None, overlay: bool = True) -> dict:  # fmt: skip
+                max_side: int | None = None, overlay: bool = True,
+                exact: bool = False) -> dict:  # fmt: skip
     """The one Grad-CAM path (app, reports, audit pass): ``cam`` signature for the given or
     the predicted class, CAM method, mapped back onto the image's own frame, and where the
     heatmap lies (lung field / border / burned-in text shares, ``export.attention``).
@@ -36,12 +37,12 @@ def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None
     m = runner.manifest
     if x is None:
         x = to_model_tensor(model_gray(decoded, m.input), m.input)[None]
-    acts, grads, probs = runner.run(x, [class_index or 0])
+    acts, grads, probs = runner.run(x, [class_index or 0], exact=exact)
     cls = class_index
     if cls is None:
         cls = int(np.argmax(probs[0]))
         if cls != 0:
-            acts, grads, probs = runner.run(x, [cls])
+            acts, grads, probs = runner.run(x, [cls], exact=exact)
     cam = compute_cam(method, acts, grads)[0]
     h, w = decoded.meta.height, decoded.meta.width
     att, _c, lungs, markers = image_attention(decoded, cam, m.input)
@@ -56,18 +57,19 @@ def heatmap_for(runner, decoded, class_index: int | None, method: str, *, x=None
         "method": method,
         "probabilities": probs[0],
         "layer": m.savedmodel.cam_layer,
-        "precision": getattr(runner, "precision", ""),
+        "precision": "fp32 (XLA)" if exact else getattr(runner, "precision", ""),
     }
 
 
 def compute_heatmap(
-    runner, path: Path, class_index: int | None, method: str, overlay: bool = True
-) -> dict:
+    runner, path: Path, class_index: int | None, method: str, overlay: bool = True,
+    exact: bool = False,
+) -> dict:  # fmt: skip
     """Decode through the image-input contract, then :func:`heatmap_for` (overlay <= 768 px)."""
     from export.image_input import read_image
 
     out = heatmap_for(runner, read_image(path), class_index, method,
-                      max_side=MAX_OVERLAY_SIDE, overlay=overlay)  # fmt: skip
+                      max_side=MAX_OVERLAY_SIDE, overlay=overlay, exact=exact)  # fmt: skip
     if not overlay:  # only the numbers cross the pipe
         for k in ("cam", "lung_mask", "marker_mask"):
             out.pop(k, None)
@@ -93,7 +95,7 @@ def _serve(conn) -> None:
             return
         if req is None:
             return
-        bundle, path, class_index, method, model_sha, overlay = req
+        bundle, path, class_index, method, model_sha, overlay, exact = req
         try:
             runner = runners.get((bundle, model_sha))
             if runner is None:
@@ -102,7 +104,7 @@ def _serve(conn) -> None:
                 runners.clear()
                 # a process that only computes Grad-CAM: bfloat16 where the CPU has it
                 runner = runners[(bundle, model_sha)] = CamRunner(bundle, precision="auto")
-            conn.send(compute_heatmap(runner, Path(path), class_index, method, overlay))
+            conn.send(compute_heatmap(runner, Path(path), class_index, method, overlay, exact))
         except Exception as exc:
             conn.send({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
 
@@ -126,11 +128,13 @@ class CamProcess:
 
     def compute(
         self, bundle: Path, path: Path, class_index: int | None, method: str, model_sha: str = "",
-        overlay: bool = True,
+        overlay: bool = True, exact: bool = False,
     ) -> dict:  # fmt: skip
         self._ensure()
         try:
-            self._conn.send((str(bundle), str(path), class_index, method, model_sha, overlay))
+            self._conn.send(
+                (str(bundle), str(path), class_index, method, model_sha, overlay, exact)
+            )
             return self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = self._proc.exitcode if self._proc else None

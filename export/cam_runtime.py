@@ -32,10 +32,10 @@ def use_bfloat16(precision: str | None = None) -> bool:
     """bfloat16 Grad-CAM? ``precision``: "fp32" (default), "bf16", or "auto" = bfloat16 on
     CPUs with native bf16 (AMX / AVX512-BF16) unless :data:`PRECISION_ENV` says otherwise.
 
-    The switch is process-wide (TF's graph optimiser), so only processes that do
-    nothing but Grad-CAM ask for "auto": the app's Grad-CAM child and the report
-    writer. A training or export process never turns it on (its parity checks
-    compare float32 graphs).
+    The switch is process-wide (TF's graph optimiser), so only a process that does
+    nothing but Grad-CAM asks for "auto": the app's Grad-CAM child, for the heatmaps
+    it displays. A training or export process never turns it on (its parity checks
+    compare float32 graphs), and the attention figures use ``run(exact=True)``.
 
     A heatmap is a picture normalised to [0, 1]: bfloat16's 3 significant digits
     move it by about a percent (the benchmark reports the difference), while
@@ -69,7 +69,8 @@ class CamRunner:
             raise BundleError(
                 f"SavedModel has no '{m.savedmodel.cam_signature}' signature", bundle=root
             )
-        self._fn = sigs[m.savedmodel.cam_signature]
+        # the XLA `cam` stays float32 even with the bfloat16 switch on: the exact path
+        self._fn = self._fn_exact = sigs[m.savedmodel.cam_signature]
         self.precision = "fp32 (XLA)"
         graph = "cam_graph"  # export.build.GRAPH_CAM_SIGNATURE (not imported: build pulls Keras)
         if graph in sigs and use_bfloat16(precision):
@@ -79,7 +80,9 @@ class CamRunner:
                 {"auto_mixed_precision_onednn_bfloat16": True}
             )
             self._fn = sigs[graph]
-            self.precision = "bfloat16 (oneDNN)"
+            self.precision = (
+                "bfloat16 (oneDNN)" if cpu_has_bf16() else "bfloat16 requested (no native bf16)"
+            )
         self._tf = tf
         embedded = getattr(self._module, "class_names", None)
         if embedded is not None:
@@ -102,10 +105,17 @@ class CamRunner:
                 bundle=root,
             )
 
-    def run(self, images: np.ndarray, class_index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(activations, gradients of the class logit, probabilities), all NumPy."""
+    def run(
+        self, images: np.ndarray, class_index, *, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(activations, gradients of the class logit, probabilities), all NumPy.
+
+        ``exact``: float32 through XLA even where the runner displays in bfloat16 (the
+        "looked outside the lungs" figures, which must match reports and ``cxr audit``).
+        """
         tf = self._tf
         x = np.ascontiguousarray(images, np.float32)
         idx = np.asarray(class_index, np.int32).reshape(-1)
-        out = self._fn(image=tf.constant(x), class_index=tf.constant(idx))
+        fn = self._fn_exact if exact else self._fn
+        out = fn(image=tf.constant(x), class_index=tf.constant(idx))
         return out["activations"].numpy(), out["gradients"].numpy(), out["probabilities"].numpy()

@@ -22,11 +22,14 @@ def preload_native_libraries() -> None:
     opened (found with a watchdog thread sampling stacks during stalls). Here it
     costs the same time once, before anything is on screen.
     """
-    import cv2  # noqa: F401
-    import onnxruntime  # noqa: F401
-    from PIL import Image, ImageOps  # noqa: F401
+    try:
+        import cv2  # noqa: F401
+        import onnxruntime  # noqa: F401
+        from PIL import Image, ImageOps  # noqa: F401
 
-    Image.preinit()  # the common format plugins
+        Image.preinit()  # the common format plugins
+    except (ImportError, OSError) as exc:  # the window still opens; the worker reports it
+        log.warning("could not preload a native library: %s", exc)
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self._cam = CamService()
         self._cam.done.connect(self._on_cam)
         self._cam.attention_done.connect(self._on_attention)
+        self.destroyed.connect(self._cam.shutdown)  # a window never shut down still ends its thread
         self._cam.status.connect(lambda t: self.side.cam_status.setText(t))
         self._generation = 0
         self._scan_generation = 0
@@ -930,15 +931,16 @@ class MainWindow(QMainWindow):
                               result["image_size"])  # fmt: skip
         att = result.get("attention")
         e = self.entries[self._current] if self._current is not None else None
+        is_list_measure = (
+            e is not None and e.probabilities is not None and e.attention is not None
+            and result["method"] == ATTENTION_METHOD
+            and result["class_index"] == int(np.argmax(e.probabilities))
+        )  # fmt: skip
+        if is_list_measure:  # the list's float32 figures, so panel, list and report agree
+            att = e.attention
         if att is not None:
             self.side.show_attention(describe(att, self.min_lung_share),
                                      flag(att, self.min_lung_share))  # fmt: skip
-            key = result.get("key")
-            if (e is not None and key is not None and key[: len(e.cache_key)] == e.cache_key
-                    and key[len(e.cache_key)] == str(self._bundle)
-                    and result["method"] == ATTENTION_METHOD and e.probabilities is not None
-                    and result["class_index"] == int(np.argmax(e.probabilities))):  # fmt: skip
-                self._store_attention(self._current, att)
         else:
             self.side.show_attention("", False)
         self._show_view_warning()
@@ -1028,6 +1030,11 @@ class MainWindow(QMainWindow):
         self._update_attention_summary()
         if i == self._current:
             self._show_view_warning()
+            want = self._cam_wanted
+            if (want is not None and want[-1] == ATTENTION_METHOD and e.probabilities is not None
+                    and want[-2] == int(np.argmax(e.probabilities))):  # fmt: skip
+                self.side.show_attention(describe(att, self.min_lung_share),
+                                         flag(att, self.min_lung_share))  # fmt: skip
         if self.filter_box.currentText() == "Looked outside lungs" and e.flagged(
             self.min_lung_share
         ):

@@ -214,8 +214,9 @@ class CamService(QObject):
 
     def _audit_one(self, req: CamRequest) -> None:
         """One background attention request: numbers only, no overlay crosses the pipe."""
+        # float32 (exact=True): the flag must match reports and `cxr audit`
         result = self._proc.compute(req.bundle, req.path, req.class_index, req.method,
-                                    req.model_sha, overlay=False)  # fmt: skip
+                                    req.model_sha, overlay=False, exact=True)  # fmt: skip
         if "error" in result:
             if not self._stop:
                 log.warning("attention audit of %s failed: %s", req.path, result["error"])
