@@ -39,9 +39,7 @@ def rss_mb(pid):
 def setup():
     app = QApplication([])
     app.setOrganizationName("cxr-bench"); app.setApplicationName("cxr-bench")
-    from desktop.ui.app import preload_native_libraries
     from desktop.ui.main_window import MainWindow
-    preload_native_libraries()  # as cxr-review does before its window shows
     w = MainWindow(); w.resize(1440, 900); w.show()
     return app, w
 

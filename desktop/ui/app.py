@@ -14,24 +14,6 @@ log = logging.getLogger(__name__)
 SCREENSHOT_TIMEOUT_MS = 120_000
 
 
-def preload_native_libraries() -> None:
-    """Load OpenCV's, Pillow's and ONNX Runtime's native code before the window is shown.
-
-    A C extension being loaded holds the GIL; loaded lazily by the decode and
-    classification threads it froze the window for 30-55 ms just after a folder
-    opened (found with a watchdog thread sampling stacks during stalls). Here it
-    costs the same time once, before anything is on screen.
-    """
-    try:
-        import cv2  # noqa: F401
-        import onnxruntime  # noqa: F401
-        from PIL import Image, ImageOps  # noqa: F401
-
-        Image.preinit()  # the common format plugins
-    except (ImportError, OSError) as exc:  # the window still opens; the worker reports it
-        log.warning("could not preload a native library: %s", exc)
-
-
 def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -58,8 +40,7 @@ def run_app(args: argparse.Namespace) -> int:
         bundle = DEMO_BUNDLE if DEMO_BUNDLE.exists() else None  # the demo when none is configured
     else:
         bundle = Path(str(last))
-    preload_native_libraries()
-    window = MainWindow()
+    window = MainWindow()  # loads the native libraries first (see workers.preload_native_libraries)
     window.show()
     app.processEvents()  # the window is on screen before any model work starts
     if os.environ.get("CXR_REVIEW_STARTUP_PROBE"):  # benchmarks: start-up time to a shown window

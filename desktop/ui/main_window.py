@@ -49,7 +49,13 @@ from desktop.review_store import ReviewStore, default_reviewer
 from desktop.ui.file_table import FileTableModel
 from desktop.ui.image_view import ImageView
 from desktop.ui.side_panel import SidePanel
-from desktop.ui.workers import ATTENTION_METHOD, CamRequest, CamService, classify_folder
+from desktop.ui.workers import (
+    ATTENTION_METHOD,
+    CamRequest,
+    CamService,
+    classify_folder,
+    preload_native_libraries,
+)
 from export.attention import DEFAULT_MIN_LUNG_SHARE, describe, flag
 from export.image_input import DecodedImage, ImageDecodeError, read_image, windowed
 
@@ -99,6 +105,7 @@ class MainWindow(QMainWindow):
     export_failed = Signal(str)
 
     def __init__(self) -> None:
+        preload_native_libraries()  # before anything is on screen; see its docstring
         super().__init__()
         self.setWindowTitle("cxr-review — Research use only")
         self.resize(1440, 880)
