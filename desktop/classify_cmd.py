@@ -11,6 +11,7 @@ from pathlib import Path
 
 from desktop.folder_scan import EXPORT_MARKER
 from export.atomic import atomic_write_bytes
+from export.attention import DEFAULT_MIN_LUNG_SHARE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cam-method", choices=("gradcam", "gradcam++", "hirescam"), default="gradcam")
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the PNGs (0-1)")
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument("--min-lung-share", type=float, default=0.5,
+    p.add_argument("--min-lung-share", type=float, default=DEFAULT_MIN_LUNG_SHARE,
                    help="with --heatmaps: flag below this share (0-1) of heatmap in the lungs")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
 
@@ -50,18 +51,15 @@ def review_columns(r) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from desktop.batch import run_folder
-    from desktop.errors import check_opacity, check_output
+    from desktop.errors import check_fraction, check_output
     from desktop.overlay import composite
     from export.bundle import load_bundle
     from export.image_input import windowed
 
     out = Path(args.out)
     check_output(out, args.force)
-    check_opacity(args.opacity)
-    if not 0.0 <= args.min_lung_share <= 1.0:
-        from desktop.errors import CliError
-
-        raise CliError(f"--min-lung-share must be between 0 and 1, not {args.min_lung_share}")
+    check_fraction("--opacity", args.opacity)
+    check_fraction("--min-lung-share", args.min_lung_share)
     manifest = load_bundle(args.bundle)
     names = manifest.class_names
     sha = manifest.files[manifest.onnx.file][:16]

@@ -16,6 +16,7 @@ def check_output(out, force: bool) -> None:
         raise CliError(f"folder {out.parent} does not exist")
 
 
-def check_opacity(value: float) -> None:
+def check_fraction(flag: str, value: float) -> None:
+    """A 0..1 option (--opacity, --min-lung-share)."""
     if not 0.0 <= value <= 1.0:
-        raise CliError("--opacity must be between 0 and 1")
+        raise CliError(f"{flag} must be between 0 and 1, not {value}")

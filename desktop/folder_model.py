@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.review_store import Review
+from export.attention import flag
 
 FILTERS = ("All", "COVID-19", "Normal", "Pneumonia", "Not reviewed", "Uncertain AI",
            "Looked outside lungs", "Errors")  # fmt: skip
@@ -30,8 +31,6 @@ class Entry:
 
     def flagged(self, min_lung_share: float) -> bool:
         """The model looked outside the lungs (see ``export.attention.flag``)."""
-        from export.attention import flag
-
         return self.error is None and flag(self.attention, min_lung_share)
 
     @property

@@ -10,6 +10,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop.folder_model import Entry, format_probability
+from export.attention import describe
 
 HEADERS = ("File", "AI", "p", "Lungs", "Review")
 LOW = QColor("#b07800")
@@ -78,8 +79,6 @@ class FileTableModel(QAbstractTableModel):
             if e.error:
                 return e.error
             if col == 3 and e.attention is not None:
-                from export.attention import describe
-
                 return describe(e.attention, self.min_lung_share)
             if conf is not None and conf < self.uncertain_below:
                 return "low AI confidence"

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from export.attention import DEFAULT_MIN_LUNG_SHARE
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="folder of images (searched recursively)")
@@ -24,23 +26,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", action="append", default=None, metavar="REL_PATH",
                    help="include only this file (relative to FOLDER); repeat for several")  # fmt: skip
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument("--min-lung-share", type=float, default=0.5,
+    p.add_argument("--min-lung-share", type=float, default=DEFAULT_MIN_LUNG_SHARE,
                    help="flag an image when less of its heatmap than this (0-1) is in the lungs")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing PDF")
 
 
 def run(args: argparse.Namespace) -> int:
     from desktop.batch import run_folder
-    from desktop.errors import CliError, check_opacity, check_output
+    from desktop.errors import CliError, check_fraction, check_output
     from desktop.review_store import default_reviewer
     from export.atomic import atomic_temp_path
     from export.bundle import load_bundle
 
     out = Path(args.out)
     check_output(out, args.force)
-    check_opacity(args.opacity)
-    if not 0.0 <= args.min_lung_share <= 1.0:
-        raise CliError(f"--min-lung-share must be between 0 and 1, not {args.min_lung_share}")
+    check_fraction("--opacity", args.opacity)
+    check_fraction("--min-lung-share", args.min_lung_share)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QGuiApplication
