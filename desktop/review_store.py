@@ -72,12 +72,17 @@ def _now() -> str:
 
 
 def _writable(folder: Path) -> bool:
+    """Can we create files in FOLDER/.cxr-review? A probe file of our own: with one shared name,
+    two instances opening the folder at once deleted each other's probe, and the loser took the
+    folder for read-only and wrote its reviews elsewhere."""
+    import tempfile
+
     state = folder / STATE_DIR
     try:
         state.mkdir(exist_ok=True)
-        probe = state / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=state)
+        os.close(fd)
+        os.unlink(probe)
         return True
     except OSError:
         return False

@@ -81,3 +81,23 @@ def test_read_only_reader_and_reviews_carried_to_the_fallback(tmp_path, monkeypa
         assert "copied" in store.fallback_reason
         assert store.get("a.png").note == "made while writable"
         store.set_note("a.png", "continued elsewhere", reviewer="x")
+
+
+def test_write_probe_survives_concurrent_openers(tmp_path):
+    """Two instances opening one folder at once: neither may take it for read-only (a shared
+    probe name let one delete the other's probe, and its reviews went to the fallback store)."""
+    import threading
+
+    from desktop.review_store import _writable
+
+    results = []
+
+    def probe():
+        results.extend(_writable(tmp_path) for _ in range(200))
+
+    threads = [threading.Thread(target=probe) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 1200 and all(results)
