@@ -1,12 +1,18 @@
-"""Headless classification of a folder (``cxr classify`` and reports), Qt-free.
+"""Headless classification of a folder (``cxr classify``, ``cxr report``), Qt-free.
 
-One record per candidate file, in scan order: status ``ok`` or ``error``
-with a reason, probabilities, and, when asked, the Grad-CAM map. Reviews
-are read from the folder's store if it has one (never created here).
+One :class:`Page` per candidate file, in scan order, streamed: the file's
+:class:`export.results.ImageResult` plus, when asked, its decoded image and
+:class:`export.explain.Heatmap`. Work the app already did is reused: a
+:class:`Known` result for the same file version skips inference, a known
+CAM skips Grad-CAM, a known attention figure skips its float32 pass, and
+the ONNX session and TensorFlow are started only when something is left to
+compute. Reviews are read from the folder's store if it has one (never
+created here).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,32 +23,75 @@ import numpy as np
 
 from desktop.folder_scan import iter_image_files
 from desktop.review_store import Review, ReviewStore, existing_store
-from export.bundle import Manifest, load_bundle
-from export.image_input import (
-    DecodedImage,
-    ImageDecodeError,
-    model_gray,
-    read_image,
-    to_model_tensor,
-)
+from export.attention import Attention
+from export.explain import ATTENTION_METHOD, Heatmap, ImageInput, attention_for
+from export.image_input import DecodedImage, ImageDecodeError, read_image
+from export.results import Bundle, FileKey, ImageResult
+
+KNOWN_FORMAT = "cxr-review-results"
 
 
 @dataclass
-class Record:
-    path: Path
-    rel_path: str
-    status: str = "ok"
-    error: str = ""
-    probabilities: np.ndarray | None = None
+class Page:
+    result: ImageResult
     decoded: DecodedImage | None = None
-    heat: np.ndarray | None = None  # CAM mapped onto the image frame, [0, 1]
-    cam_class: int | None = None
-    attention: dict | None = None  # where the heatmap lay (export.attention shares)
-    review: Review | None = None
-    provider: str = ""
+    heatmap: Heatmap | None = None
 
-    def predicted(self, names) -> str:
-        return "" if self.probabilities is None else names[int(np.argmax(self.probabilities))]
+
+@dataclass(frozen=True)
+class Known:
+    """What the app already computed for one file version (``--reuse`` file)."""
+
+    file: FileKey
+    probabilities: np.ndarray | None
+    error: str | None
+    attention: Attention | None = None
+    cam: np.ndarray | None = None  # model-frame map of ``cam_method`` for the predicted class
+    cam_method: str | None = None
+
+
+def write_known(path: Path, model_sha: str, known: dict[str, Known]) -> None:
+    """JSON (no pickle): the app hands its results to an export child process."""
+    rows = []
+    for rel, k in known.items():
+        rows.append({
+            "path": rel, "size": k.file.size, "mtime_ns": k.file.mtime_ns,
+            "probabilities": None if k.probabilities is None else [float(p) for p in k.probabilities],
+            "error": k.error,
+            "attention": None if k.attention is None else k.attention.as_dict(),
+            "cam": None if k.cam is None else np.asarray(k.cam, np.float32).round(5).tolist(),
+            "cam_method": k.cam_method,
+        })  # fmt: skip
+    doc = {"format": KNOWN_FORMAT, "format_version": 1, "model_sha256": model_sha, "files": rows}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def read_known(path: str | os.PathLike[str], model_sha: str) -> dict[str, Known]:
+    """Results for this model only; a file for another model or a malformed one gives {}."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("format") != KNOWN_FORMAT:
+        return {}
+    if doc.get("model_sha256") != model_sha:
+        return {}
+    out: dict[str, Known] = {}
+    for r in doc.get("files") or []:
+        try:
+            probs = r["probabilities"]
+            cam = r.get("cam")
+            out[str(r["path"])] = Known(
+                FileKey(int(r["size"]), int(r["mtime_ns"])),
+                None if probs is None else np.asarray(probs, np.float32),
+                None if r.get("error") is None else str(r["error"]),
+                Attention.from_dict(r.get("attention")),
+                None if cam is None else np.asarray(cam, np.float32),
+                r.get("cam_method"),
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # that file is computed again
+    return out
 
 
 def read_reviews(folder: Path) -> dict[str, Review]:
@@ -62,64 +111,122 @@ def scan(folder: str | os.PathLike[str], only: set[str] | None = None) -> list[t
     return [x for x in out if only is None or x[1] in only]
 
 
-def _decode(path: Path, manifest: Manifest) -> tuple[DecodedImage | None, np.ndarray | None, str]:
+def _decode(path: Path, need: bool) -> tuple[DecodedImage | None, str]:
+    if not need:
+        return None, ""
     try:
-        d = read_image(path)
-        return d, model_gray(d, manifest.input), ""
+        return read_image(path), ""
     except ImageDecodeError as exc:
-        return None, None, exc.reason
+        return None, exc.reason
     except Exception as exc:  # one bad file never stops the folder
-        return None, None, f"unexpected error: {type(exc).__name__}: {exc}"
+        return None, f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+class _Lazy:
+    """The ONNX session and the Grad-CAM runner, started on first use only."""
+
+    def __init__(self, bundle: Bundle, prefer: str) -> None:
+        self.bundle, self.prefer = bundle, prefer
+        self._clf = self._runner = None
+
+    @property
+    def classifier(self):
+        if self._clf is None:
+            from export.onnx_runtime import OnnxClassifier
+
+            self._clf = OnnxClassifier(self.bundle.root, self.bundle.manifest, prefer=self.prefer)
+        return self._clf
+
+    @property
+    def provider(self) -> str:
+        return "" if self._clf is None else self._clf.provider
+
+    @property
+    def runner(self):
+        if self._runner is None:
+            from export.cam_runtime import CamRunner
+
+            self._runner = CamRunner(self.bundle.root, self.bundle.manifest)
+        return self._runner
 
 
 def run_folder(
     folder: str | os.PathLike[str],
-    bundle: str | os.PathLike[str],
+    bundle: Bundle,
     *,
     cam_method: str | None = None,
     only: set[str] | None = None,
     keep_images: bool = False,
     prefer: str = "auto",
     progress: Callable[[int, int], None] | None = None,
-) -> Iterator[Record]:
-    """Yield one Record per file, streaming (nothing accumulates)."""
-    from export.onnx_runtime import OnnxClassifier
-
-    manifest = load_bundle(bundle)
-    clf = OnnxClassifier(bundle, manifest, prefer=prefer)
-    runner = None
-    if cam_method:
-        from export.cam_runtime import CamRunner
-
-        runner = CamRunner(bundle, manifest)
+    known: dict[str, Known] | None = None,
+) -> Iterator[Page]:
+    """Yield one :class:`Page` per file, streaming (nothing accumulates)."""
+    known = known or {}
+    spec = bundle.manifest.input
+    lazy = _Lazy(bundle, prefer)
     files = scan(folder, only)
     reviews = read_reviews(Path(folder))
+    keys = [FileKey.of(p) for p, _ in files]
+    usable = [known.get(rel) if known.get(rel) and known[rel].file == k else None
+              for (_p, rel), k in zip(files, keys, strict=True)]  # fmt: skip
+    needs = [keep_images or cam_method is not None or u is None for u in usable]
     ahead = 4  # decode a few files ahead, never the whole folder: memory stays flat
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(_decode, p, manifest) for p, _ in files[:ahead]]
+        futures = [pool.submit(_decode, files[k][0], needs[k]) for k in range(min(ahead, len(files)))]
         for k, (path, rel) in enumerate(files):
-            decoded, gray, err = futures[k].result()
+            decoded, err = futures[k].result()
             futures[k] = None  # let the decoded image go once used
             if k + ahead < len(files):
-                futures.append(pool.submit(_decode, files[k + ahead][0], manifest))
-            rec = Record(path, rel, review=reviews.get(rel), provider=clf.provider)
-            if decoded is None:
-                rec.status, rec.error = "error", err
-            else:
-                x = to_model_tensor(gray, manifest.input)
-                rec.probabilities = clf.probabilities(x)[0]
-                if runner is not None:
-                    from desktop.cam_process import ATTENTION_METHOD, heatmap_for
+                futures.append(pool.submit(_decode, files[k + ahead][0], needs[k + ahead]))
+            res = ImageResult(path, rel, keys[k], review=reviews.get(rel))
+            page = Page(res)
+            u = usable[k]
+            if u is not None and (u.error is not None or decoded is not None or not needs[k]):
+                res.set_outcome(u.probabilities, u.error)
+                res.attention = u.attention
+            elif decoded is None:
+                res.error = err or "could not be read"
+            image = ImageInput.from_decoded(decoded, spec) if decoded is not None else None
+            if image is not None and res.probabilities is None and res.error is None:
+                from export.image_input import to_model_tensor
 
-                    cls = int(np.argmax(rec.probabilities))
-                    res = heatmap_for(runner, decoded, cls, cam_method, x=x[None])
-                    rec.heat, rec.cam_class = res["overlay"], res["class_index"]
-                    rec.attention = res["attention"]
-                    if cam_method != ATTENTION_METHOD:  # the flag is the app list's measure
-                        rec.attention = heatmap_for(runner, decoded, cls, ATTENTION_METHOD,
-                                                    x=x[None], overlay=False)["attention"]  # fmt: skip
-                if keep_images or runner is not None:
-                    rec.decoded = decoded
+                x = to_model_tensor(image.model_gray, spec)[None]
+                res.set_outcome(lazy.classifier.probabilities(x)[0], None)
+            res.provider = lazy.provider or ("reused" if u is not None else "")
+            if cam_method and image is not None and res.probabilities is not None:
+                page.heatmap = _heatmap(lazy, image, res, cam_method, u)
+                res.attention = page.heatmap.attention
+            if keep_images or cam_method:
+                page.decoded = decoded
             if progress:
                 progress(k + 1, len(files))
-            yield rec
+            yield page
+
+
+def _heatmap(lazy: _Lazy, image: ImageInput, res: ImageResult, method: str,
+             u: Known | None) -> Heatmap:  # fmt: skip
+    """The page's heatmap (predicted class): the app's CAM when it has one, and the list's
+    attention figure (float32 Grad-CAM), computed only when not known."""
+    from export.cam import onto_image
+    from export.explain import MAX_OVERLAY_SIDE, explain
+
+    m = lazy.bundle.manifest
+    cls = int(res.predicted_index)
+    if u is not None and u.cam is not None and u.cam_method == method:
+        att, _c, lungs, markers = attention_for(image, u.cam, m.input)
+        heat = Heatmap(u.cam, onto_image(u.cam, image.size, m.input, MAX_OVERLAY_SIDE),
+                       image.size, cls, method, m.savedmodel.cam_layer, "reused from the app",
+                       res.probabilities, att, lungs, markers)  # fmt: skip
+    else:
+        heat = explain(lazy.runner, image, cls, method, exact=method == ATTENTION_METHOD)
+    if u is not None and u.attention is not None:
+        attention = u.attention
+    elif method == ATTENTION_METHOD:
+        attention = heat.attention
+    else:  # the flag is the app list's measure
+        attention = explain(lazy.runner, image, cls, ATTENTION_METHOD, overlay=False,
+                            exact=True).attention  # fmt: skip
+    from dataclasses import replace
+
+    return replace(heat, attention=attention)

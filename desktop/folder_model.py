@@ -1,60 +1,18 @@
-"""The review session as plain data: files, AI results, reviews; sorting and filtering.
-
-Qt-free so it is tested without a display; the window only renders it.
-"""
+"""Sorting, filtering and summarising a folder's results: plain data, tested without Qt."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import numpy as np
-
 from desktop.review_store import Review
-from export.attention import flag
+from export.results import ImageResult
 
-FILTERS = ("All", "COVID-19", "Normal", "Pneumonia", "Not reviewed", "Uncertain AI",
-           "Looked outside lungs", "Errors")  # fmt: skip
+#: filters that exist whatever the model's classes (its class names go after "All")
+FIXED_FILTERS = ("Not reviewed", "Uncertain AI", "Looked outside lungs", "Errors")
 SORTS = ("Name", "Most uncertain first", "Confidence (high first)", "AI class")
 
 
-@dataclass
-class Entry:
-    path: Path
-    rel_path: str
-    probabilities: np.ndarray | None = None
-    error: str | None = None
-    review: Review | None = None
-    cache_key: tuple = field(default=())
-    #: where the predicted class's Grad-CAM lay (``export.attention`` shares), once computed
-    attention: dict | None = None
-
-    def flagged(self, min_lung_share: float) -> bool:
-        """The model looked outside the lungs (see ``export.attention.flag``)."""
-        return self.error is None and flag(self.attention, min_lung_share)
-
-    @property
-    def classified(self) -> bool:
-        return self.probabilities is not None or self.error is not None
-
-    def predicted(self, class_names: tuple[str, ...]) -> str | None:
-        if self.probabilities is None:
-            return None
-        return class_names[int(np.argmax(self.probabilities))]
-
-    @property
-    def confidence(self) -> float | None:
-        return None if self.probabilities is None else float(np.max(self.probabilities))
-
-    def status_text(self) -> str:
-        r = self.review
-        if r is None or r.decision is None:
-            return ""
-        if r.decision == "agree":
-            return "✓ agreed"
-        if r.decision == "override":
-            return f"✎ {r.reviewer_class}"
-        return "? uncertain"
+def filter_names(class_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The list's filters for a model: every class it knows, then the fixed ones."""
+    return ("All", *class_names, *FIXED_FILTERS)
 
 
 def format_probability(p: float, digits: int = 1) -> str:
@@ -67,17 +25,31 @@ def format_probability(p: float, digits: int = 1) -> str:
     return f"{p * 100:.{digits}f} %"
 
 
-def file_key(path: Path) -> tuple:
-    """What makes a cached prediction stale: the file changed (size or time)."""
-    try:
-        st = path.stat()
-        return (str(path), st.st_size, st.st_mtime_ns)
-    except OSError:
-        return (str(path), -1, -1)
+def review_status(r: Review | None) -> str:
+    """The list's short review column."""
+    if r is None or r.decision is None:
+        return ""
+    if r.decision == "agree":
+        return "✓ agreed"
+    if r.decision == "override":
+        return f"✎ {r.reviewer_class}"
+    return "? uncertain"
+
+
+def review_summary(r: Review | None) -> str:
+    """The panel's line: who decided what, when."""
+    if r is None or r.decision is None:
+        return "Not reviewed"
+    what = {
+        "agree": f"Agreed ({r.reviewer_class})",
+        "override": f"Overridden → {r.reviewer_class}",
+        "uncertain": "Marked uncertain",
+    }[r.decision]
+    return f"{what} by {r.reviewer}, {r.updated_at[:19]} UTC"
 
 
 def visible_rows(
-    entries: list[Entry],
+    entries: list[ImageResult],
     class_names: tuple[str, ...],
     *,
     filter_name: str = "All",
@@ -85,13 +57,12 @@ def visible_rows(
     uncertain_below: float = 0.6,
     min_lung_share: float = 0.5,
 ) -> list[int]:
-    """Indices of ``entries`` to show, in display order."""
-    rows = list(range(len(entries)))
+    """Indices of ``entries`` to show, in display order.
 
-    def keep(i: int) -> bool:
-        e = entries[i]
-        if filter_name == "All":
-            return True
+    A filter the model does not know (a class of the previous bundle) shows everything.
+    """
+
+    def keep(e: ImageResult) -> bool:
         if filter_name in class_names:
             return e.predicted(class_names) == filter_name
         if filter_name == "Not reviewed":
@@ -102,9 +73,9 @@ def visible_rows(
             return e.flagged(min_lung_share)
         if filter_name == "Errors":
             return e.error is not None
-        raise ValueError(f"unknown filter {filter_name!r}")
+        return True
 
-    rows = [i for i in rows if keep(i)]
+    rows = [i for i, e in enumerate(entries) if keep(e)]
     if sort_name == "Name":
         rows.sort(key=lambda i: entries[i].rel_path.lower())
     elif sort_name == "Most uncertain first":
@@ -118,7 +89,7 @@ def visible_rows(
     return rows
 
 
-def attention_summary(entries: list[Entry], min_lung_share: float) -> tuple[int, int, int]:
+def attention_summary(entries: list[ImageResult], min_lung_share: float) -> tuple[int, int, int]:
     """(flagged, checked, classified without error) for the folder summary."""
     ok = [e for e in entries if e.probabilities is not None]
     checked = [e for e in ok if e.attention is not None]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from export.attention import Attention
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     rel_path TEXT NOT NULL,
@@ -85,8 +87,8 @@ class PredictionCache:
 
     def get_attention(
         self, rel_path: str, size: int, mtime_ns: int, model_sha: str, method: str
-    ) -> dict | None:
-        """Where the predicted class's heatmap lay (``export.attention`` shares), if known."""
+    ) -> Attention | None:
+        """Where the predicted class's heatmap lay, if known for this exact file and model."""
         row = self._db.execute(
             "SELECT attention FROM attention WHERE rel_path = ? AND model_sha = ? AND method = ? "
             "AND size = ? AND mtime_ns = ?",
@@ -98,13 +100,15 @@ class PredictionCache:
             value = json.loads(row[0])
         except ValueError:
             return None
-        return value if isinstance(value, dict) and "lung_share" in value else None
+        if not isinstance(value, dict) or "lung_share" not in value:
+            return None
+        return Attention.from_dict(value)
 
     def put_attention(
-        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, method: str, att: dict
+        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, method: str, att: Attention
     ) -> None:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO attention VALUES (?, ?, ?, ?, ?, ?)",
-                (rel_path, size, mtime_ns, model_sha, method, json.dumps(att)),
+                (rel_path, size, mtime_ns, model_sha, method, json.dumps(att.as_dict())),
             )

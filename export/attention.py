@@ -56,9 +56,37 @@ class Attention:
     marker_share: float | None
     lung_mask_source: str  # "estimated" or "dataset"
     lung_field_found: bool = True
+    #: set when the check could not run (Grad-CAM failed): counted as checked, never flagged
+    error: str | None = None
+
+    @classmethod
+    def not_checked(cls, reason: str) -> Attention:
+        """The explicit "could not judge" result: shown as "—" with the reason."""
+        return cls(None, None, None, "none", False, str(reason)[:300])
+
+    @property
+    def judged(self) -> bool:
+        """A lung share exists, so the threshold applies."""
+        return self.error is None and self.lung_share is not None
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: object) -> Attention | None:
+        """From :meth:`as_dict` (a cache row); anything malformed gives None (recompute)."""
+        if not isinstance(d, dict):
+            return None
+
+        def share(key: str) -> float | None:
+            v = d.get(key)
+            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        return cls(
+            share("lung_share"), share("border_share"), share("marker_share"),
+            str(d.get("lung_mask_source", "estimated")), bool(d.get("lung_field_found", True)),
+            str(d["error"]) if d.get("error") else None,
+        )  # fmt: skip
 
 
 def analysis_shape(height: int, width: int, side: int = ANALYSIS_SIDE) -> tuple[int, int]:
@@ -67,6 +95,8 @@ def analysis_shape(height: int, width: int, side: int = ANALYSIS_SIDE) -> tuple[
 
 
 def _u8(image01: np.ndarray) -> np.ndarray:
+    if image01.dtype == np.uint8:  # already quantised (``export.explain.ImageInput``)
+        return image01
     return np.clip(np.asarray(image01, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -266,32 +296,31 @@ def attention_shares(
     )
 
 
-def flag(att: Attention | dict | None, min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> bool:
-    """True when the model looked outside the lungs (an empty CAM or lung field is not flagged)."""
-    if att is None:
+def flag(att: Attention | None, min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> bool:
+    """True when the model looked outside the lungs (not judged is never flagged)."""
+    if att is None or not att.judged:
         return False
-    share = att["lung_share"] if isinstance(att, dict) else att.lung_share
+    share = att.lung_share
     return share is not None and not math.isnan(share) and share < min_lung_share
 
 
-def describe(att: Attention | dict, min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> str:
+def describe(att: Attention, min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> str:
     """One line for the reviewer: the lung share and where most of the rest went."""
-    d = att if isinstance(att, dict) else att.as_dict()
-    lung = d.get("lung_share")
-    if d.get("error"):
-        return f"Attention not checked: {d['error']}"
-    if not d.get("lung_field_found", True):
+    if att.error:
+        return f"Attention not checked: {att.error}"
+    if not att.lung_field_found:
         return "Attention not judged: no lung field found in this image (not a PA/AP chest view?)"
+    lung = att.lung_share
     if lung is None:
         return "Attention: no heatmap energy (the class score does not depend on the image here)"
     text = f"{lung:.0%} of the heatmap inside the lung field"
     if lung < min_lung_share:
         text = f"Looked outside the lungs: {text} (threshold {min_lung_share:.0%})"
         parts = []
-        if (d.get("marker_share") or 0) >= 0.15:
-            parts.append(f"{d['marker_share']:.0%} on burned-in text")
-        if (d.get("border_share") or 0) >= 0.15:
-            parts.append(f"{d['border_share']:.0%} on the image border")
+        if (att.marker_share or 0) >= 0.15:
+            parts.append(f"{att.marker_share:.0%} on burned-in text")
+        if (att.border_share or 0) >= 0.15:
+            parts.append(f"{att.border_share:.0%} on the image border")
         if parts:
             text += "; " + ", ".join(parts)
     return text
@@ -341,27 +370,8 @@ def image_attention(
     decoded, cam: np.ndarray, spec, *, lungs: np.ndarray | None = None,
     markers: np.ndarray | None = None, lung_mask_source: str = "estimated",
 ) -> tuple[Attention, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Shares for a decoded image and its model-frame CAM: the one path of app, reports and audit.
+    """:func:`export.explain.attention_for` of a decoded image (``cxr audit``'s entry point)."""
+    from export.explain import ImageInput, attention_for
 
-    Returns (attention, cam, lungs, markers), all in the image's own frame at
-    :data:`ANALYSIS_SIDE`. ``lungs``/``markers`` given (a data set's masks, any
-    size) replace the estimates.
-    """
-    from export.cam import onto_image
-    from export.image_input import windowed
-
-    h, w = decoded.meta.height, decoded.meta.width
-    frame = analysis_shape(h, w)
-    c = onto_image(cam, (h, w), spec, ANALYSIS_SIDE)
-    if lungs is None or markers is None:
-        import cv2
-
-        small = cv2.resize(windowed(decoded, spec), frame[::-1], interpolation=cv2.INTER_AREA)
-        if lungs is None:
-            lungs = estimate_lungs(small)
-        if markers is None:
-            markers = detect_markers(small)
-    lungs, markers = resize_mask(lungs, frame), resize_mask(markers, frame)
-    cell = 1.0 / max(1, min(np.shape(cam)[-2:]))
-    att = attention_shares(c, lungs, markers, lung_mask_source=lung_mask_source, cell=cell)
-    return att, c, lungs, markers
+    return attention_for(ImageInput.from_decoded(decoded, spec), cam, spec, lungs=lungs,
+                         markers=markers, lung_mask_source=lung_mask_source)  # fmt: skip

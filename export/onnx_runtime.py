@@ -133,3 +133,10 @@ class OnnxClassifier:
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def predict(self, batch: np.ndarray) -> list:
+        """One :class:`export.results.Prediction` per image of ``batch``."""
+        from export.results import Prediction
+
+        names = tuple(self.manifest.class_names)
+        return [Prediction(p, names) for p in self.probabilities(batch)]

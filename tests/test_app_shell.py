@@ -98,13 +98,13 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     ok = [e for e in w.entries if e.probabilities is not None]
     qtbot.waitUntil(lambda: bool(announced), timeout=120_000)  # said once, when all are in
     assert all(e.attention is not None for e in ok) and len(announced) == 1
-    shares = sorted(e.attention["lung_share"] for e in ok)
+    shares = sorted(e.attention.lung_share for e in ok)
     assert all(0.0 <= v <= 1.0 for v in shares)
     n_low = sum(v < 0.5 for v in shares)
     assert w.attention_label.text().startswith(f"Looked outside lungs: {n_low} of 6")
     # a stricter threshold flags the lower half: list column, filter, summary, image warning
     w.set_min_lung_share(shares[3])
-    flagged = {e.rel_path for e in ok if e.attention["lung_share"] < shares[3]}
+    flagged = {e.rel_path for e in ok if e.attention.lung_share < shares[3]}
     assert len(flagged) >= 3 and f"{len(flagged)} of 6" in w.attention_label.text()
     lung_col = {_names(w)[r]: w.table_model.data(w.table_model.index(r, 3)) for r in range(7)}
     assert {n for n, t in lung_col.items() if t.startswith("⚠")} == flagged
@@ -128,11 +128,11 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     assert w.view.overlay_item.opacity() == pytest.approx(0.75)
     assert w.view.overlay_item.image is overlay  # opacity never recomputes the heatmap
 
-    first = w._current
+    first = w.current
     qtbot.keyClick(w, Qt.Key.Key_Right)
-    assert w._current != first
+    assert w.current != first
     qtbot.keyClick(w, Qt.Key.Key_Left)
-    assert w._current == first
+    assert w.current == first
     qtbot.keyClick(w, Qt.Key.Key_2)  # Normal
     e = w.entries[first]
     assert e.review is not None and e.review.reviewer_class == "Normal"
@@ -141,10 +141,10 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     rel = e.rel_path
     # typing on the next image survives a panel refresh (as when a batch arrives) and a decision
     w.side.note.setPlainText("typed while classifying")
-    w._show_result(w._current)
+    w.reviews.show(w.current)
     assert w.side.note.toPlainText() == "typed while classifying"
     qtbot.keyClick(w, Qt.Key.Key_A)
-    assert w.entries[w._current].review.note == "typed while classifying"
+    assert w.entries[w.current].review.note == "typed while classifying"
     w.close()
 
     w2 = MainWindow()
@@ -155,7 +155,7 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     assert w2.cached_hits == len(w2.entries) == 7  # every result came from the cache
     # …and so did every lung share: nothing is queued for Grad-CAM again
     assert all(e.attention is not None for e in w2.entries if e.probabilities is not None)
-    assert w2._cam.background_left == 0
+    assert w2.heatmaps.cam.background_left == 0
     again = next(x for x in w2.entries if x.rel_path == rel)
     assert again.review.reviewer_class == "Normal" and again.review.note == "check the left base"
     assert w2.side.opacity.value() == 75  # settings persisted
@@ -269,25 +269,36 @@ def test_install_desktop_entry(tmp_path, monkeypatch):
 def test_attention_results_late_stale_or_failing(qtbot, tmp_path):
     """Results of an earlier folder/model are dropped; failures count as checked and stop the
     pass after three in a row, so the summary and --screenshot never wait forever."""
-    from desktop.folder_model import Entry
+    from desktop.messages import AttentionDone, AttentionRequest
+    from export.attention import Attention
+    from export.results import FileKey, ImageResult
 
     w = MainWindow()
     qtbot.addWidget(w)
-    w.entries = [Entry(tmp_path / f"{k}.png", f"{k}.png", np.array([0.2, 0.7, 0.1]),
-                       cache_key=(str(tmp_path / f"{k}.png"), 1, k)) for k in range(5)]  # fmt: skip
-    gen = w._attention_gen
-    key = lambda i, g=gen: ("attention", g, i, w.entries[i].cache_key)  # noqa: E731
-    w._on_attention(key(0, gen - 1), {"lung_share": 0.1})  # an older pass: ignored
+    s = w.session
+    s.bundle = tmp_path
+    s.entries = [ImageResult(tmp_path / f"{k}.png", f"{k}.png", FileKey(1, k),
+                             np.array([0.2, 0.7, 0.1])) for k in range(5)]  # fmt: skip
+    emit = w.heatmaps.cam.attention_done.emit
+
+    def done(i, att, failed=False, pass_id=None, rel=None):
+        req = AttentionRequest(tmp_path, "sha", s.attention_pass if pass_id is None else pass_id,
+                               i, rel or f"{i}.png", tmp_path / f"{i}.png", FileKey(1, i), 1)
+        emit(AttentionDone(req, att, failed))
+
+    low = Attention(0.1, 0.5, 0.4, "estimated")
+    done(0, low, pass_id=s.attention_pass - 1)  # an older pass: ignored
     assert w.entries[0].attention is None
-    w._on_attention(("attention", gen, 0, ("other", 1, 1)), {"lung_share": 0.1})  # other file
+    done(0, low, rel="other.png")  # another file by now
     assert w.entries[0].attention is None
-    w._on_attention(key(0), {"lung_share": 0.1, "border_share": 0.5, "marker_share": 0.4})
+    done(0, low)
     assert w.entries[0].flagged(0.5) and "1 of 1 (checking 1/5" in w.attention_label.text()
-    w._on_attention(key(1), {"error": "SavedModel cannot be loaded"})
-    assert w.entries[1].attention["lung_share"] is None and not w.entries[1].flagged(0.5)
-    w._on_attention(key(2), {"error": "SavedModel cannot be loaded"})
+    broken = Attention.not_checked("SavedModel cannot be loaded")
+    done(1, broken, failed=True)
+    assert w.entries[1].attention.lung_share is None and not w.entries[1].flagged(0.5)
+    done(2, broken, failed=True)
     with qtbot.waitSignal(w.attention_checked, timeout=1000):
-        w._on_attention(key(3), {"error": "SavedModel cannot be loaded"})
+        done(3, broken, failed=True)
     assert all(e.attention is not None for e in w.entries)  # the pass stopped, nothing waits
     assert "Attention check stopped" in w.statusBar().currentMessage()
     assert w.attention_label.text() == "Looked outside lungs: 1 of 5"

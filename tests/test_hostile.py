@@ -74,10 +74,9 @@ def test_app_classifies_the_corpus_and_a_file_deleted_after_the_scan(qtbot, corp
     w.set_bundle(DEMO_BUNDLE)
     files = list(iter_image_files(folder))
     victim = folder / "UPPER.PNG"
-    w._pending_folder = folder
     victim.unlink()  # gone between the scan and the decode
     with qtbot.waitSignal(w.classification_finished, timeout=120_000):
-        w._on_scanned(w._scan_generation, files, None)
+        w.files.scanned.emit(folder, files)  # the scan's answer, as the scan thread sends it
     assert len(w.entries) == len(files)
     assert all(e.classified for e in w.entries)
     gone = next(e for e in w.entries if e.rel_path == "UPPER.PNG")

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.folder_model import Entry, visible_rows
+from desktop.folder_model import visible_rows
 from desktop.prediction_cache import PredictionCache
 from desktop.review_store import Review
+from export.attention import Attention
+from export.results import ImageResult
 
 
 def test_cache_hits_only_for_same_file_and_model(tmp_path):
@@ -27,7 +29,7 @@ def test_cache_hits_only_for_same_file_and_model(tmp_path):
 
 def _e(name, probs=None, error=None, decision=None):
     review = Review(name, decision, None, None, None, "", "x", "t") if decision else None
-    return Entry(path=Path("/nowhere") / name, rel_path=name, error=error, review=review,
+    return ImageResult(path=Path("/nowhere") / name, rel_path=name, error=error, review=review,
                  probabilities=None if probs is None else np.array(probs))  # fmt: skip
 
 
@@ -82,10 +84,11 @@ def test_flag_filter_uses_the_threshold():
     from desktop.folder_model import attention_summary
 
     es = [
-        Entry(Path(f"{k}.png"), f"{k}.png", probabilities=np.array([0.2, 0.7, 0.1])) for k in "abc"
+        ImageResult(Path(f"{k}.png"), f"{k}.png", probabilities=np.array([0.2, 0.7, 0.1]))
+        for k in "abc"
     ]
-    es[0].attention = {"lung_share": 0.2}
-    es[1].attention = {"lung_share": 0.8}
+    es[0].attention = Attention(0.2, 0.1, 0.0, "estimated")
+    es[1].attention = Attention(0.8, 0.1, 0.0, "estimated")
     names = ("COVID-19", "Normal", "Pneumonia")
     assert visible_rows(es, names, filter_name="Looked outside lungs") == [0]
     assert visible_rows(es, names, filter_name="Looked outside lungs", min_lung_share=0.9) == [0, 1]

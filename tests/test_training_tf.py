@@ -303,24 +303,32 @@ def test_bfloat16_cam_path_agrees_with_float32(trained_run, tmp_path, monkeypatc
 
 
 def test_gradcam_child_process_displays_fast_and_flags_exact(trained_run, tmp_path):
-    """The app's Grad-CAM child: heatmaps for display in bfloat16 where the CPU has it; the
-    attention figures (overlay=False, exact=True) in float32, as reports and `cxr audit`."""
-    import cv2
-
+    """The app's Grad-CAM child gets the image's small inputs (it never decodes): heatmaps
+    for display in bfloat16 where the CPU has it; the attention figures (overlay=False,
+    exact=True) in float32, as reports and `cxr audit`."""
     from desktop.cam_process import CamProcess
+    from desktop.messages import CamFailure, CamJob
+    from export.bundle import load_bundle
     from export.cam_runtime import cpu_has_bf16
+    from export.explain import Heatmap, ImageInput
+    from export.image_input import from_array
 
     root, _ = trained_run
-    img = tmp_path / "x.png"
-    cv2.imwrite(str(img), (np.random.default_rng(1).uniform(0, 255, (48, 40))).astype(np.uint8))
+    bundle = root / "run" / "bundle"
+    m = load_bundle(bundle)
+    pixels = np.random.default_rng(1).uniform(0, 255, (48, 40)).astype(np.uint8)
+    image = ImageInput.from_decoded(from_array(pixels), m.input)
     proc = CamProcess()
     try:
-        shown = proc.compute(root / "run" / "bundle", img, None, "gradcam")
-        assert "error" not in shown, shown.get("trace")
-        assert shown["overlay"].shape == (48, 40) and "lung_share" in shown["attention"]
-        assert shown["precision"].startswith("bfloat16" if cpu_has_bf16() else "fp32")
-        flag = proc.compute(root / "run" / "bundle", img, 1, "gradcam", overlay=False, exact=True)
-        assert flag["precision"] == "fp32 (XLA)" and flag["overlay"] is None
-        assert "cam" not in flag and "lung_share" in flag["attention"]
+        shown = proc.compute(CamJob(str(bundle), "sha", image, None, "gradcam"))
+        assert isinstance(shown, Heatmap), getattr(shown, "trace", shown)
+        assert shown.overlay.shape == (48, 40) and shown.attention.lung_mask_source == "estimated"
+        assert shown.precision.startswith("bfloat16" if cpu_has_bf16() else "fp32")
+        flag = proc.compute(CamJob(str(bundle), "sha", image, 1, "gradcam", overlay=False,
+                                   exact=True))  # fmt: skip
+        assert isinstance(flag, Heatmap) and flag.precision == "fp32 (XLA)"
+        assert flag.overlay is None and flag.lung_mask is None and flag.class_index == 1
+        bad = proc.compute(CamJob(str(tmp_path / "nope"), "sha", image, None, "gradcam"))
+        assert isinstance(bad, CamFailure) and "nope" in bad.error
     finally:
         proc.close()

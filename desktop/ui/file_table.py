@@ -9,7 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from desktop.folder_model import Entry, format_probability
+from desktop.folder_model import format_probability, review_status
+from export.results import ImageResult
 from export.attention import describe
 
 HEADERS = ("File", "AI", "p", "Lungs", "Review")
@@ -21,13 +22,13 @@ WARN_BG = QColor("#ffe2a8")
 class FileTableModel(QAbstractTableModel):
     def __init__(self, uncertain_below: float, min_lung_share: float = 0.5) -> None:
         super().__init__()
-        self.entries: list[Entry] = []
+        self.entries: list[ImageResult] = []
         self.rows: list[int] = []
         self.class_names: tuple[str, ...] = ()
         self.uncertain_below = uncertain_below
         self.min_lung_share = min_lung_share
 
-    def reset(self, entries: list[Entry], rows: list[int], class_names: tuple[str, ...]) -> None:
+    def reset(self, entries: list[ImageResult], rows: list[int], class_names: tuple[str, ...]) -> None:
         self.beginResetModel()
         self.entries, self.rows, self.class_names = entries, rows, class_names
         self.endResetModel()
@@ -65,7 +66,7 @@ class FileTableModel(QAbstractTableModel):
                 return "" if conf is None else format_probability(conf, 0)
             if col == 3:
                 return self._lung_text(e)
-            return e.status_text()
+            return review_status(e.review)
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.error:
                 return ERR
@@ -85,12 +86,12 @@ class FileTableModel(QAbstractTableModel):
             return e.rel_path
         return None
 
-    def _lung_text(self, e: Entry) -> str:
+    def _lung_text(self, e: ImageResult) -> str:
         """Share of the heatmap in the lung field; a warning sign when below the threshold."""
         a = e.attention
         if a is None:
             return "" if e.probabilities is None else "…"
-        share = a.get("lung_share")
-        if share is None:
+        share = a.lung_share
+        if not a.judged or share is None:
             return "—"
         return f"⚠ {share:.0%}" if e.flagged(self.min_lung_share) else f"{share:.0%}"

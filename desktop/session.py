@@ -1,0 +1,206 @@
+"""The review session: one folder, one model, their results and the reviewer's decisions.
+
+Qt-free: the window's controllers feed it the workers' messages and render
+what it holds; tests drive it without a display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.folder_model import attention_summary, visible_rows
+from desktop.folder_pass import FolderItem
+from desktop.messages import AttentionDone, AttentionRequest, Batch, KnownAttention, ModelReady
+from desktop.review_store import ReviewStore
+from export.attention import Attention
+from export.bundle import Manifest
+from export.explain import ImageInput
+from export.results import FileKey, ImageResult
+
+#: consecutive background Grad-CAM failures that stop the attention pass (the model or the
+#: child process is broken, not the images)
+MAX_ATTENTION_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class AttentionUpdate:
+    """What one attention result changed."""
+
+    index: int | None  # the entry updated (None: the result was stale and dropped)
+    stopped: str | None = None  # the pass was stopped, and why
+
+
+class ReviewSession:
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.store: ReviewStore | None = None
+        self.entries: list[ImageResult] = []
+        self.bundle: Path | None = None
+        self.manifest: Manifest | None = None
+        self.provider = ""
+        self.current: int | None = None
+        self.classifying = False
+        self.cached_hits = 0  # results taken from the prediction cache
+        self._images: dict[int, ImageInput] = {}  # kept by the folder pass for attention
+        self.attention_pass = 0  # bumped per folder/model: late results are dropped
+        self._attention_failures = 0
+
+    # ------------------------------------------------------------------ folder and model
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.manifest.class_names) if self.manifest is not None else ()
+
+    @property
+    def model_sha(self) -> str:
+        m = self.manifest
+        return "" if m is None else m.files.get(m.onnx.file, "")
+
+    @property
+    def cache_path(self) -> Path | None:
+        return None if self.store is None else self.store.path.parent / "predictions.sqlite"
+
+    def open_folder(self, folder: Path, files: list[Path], store: ReviewStore) -> None:
+        """Replace the folder (the caller closed the old store's work first)."""
+        if self.store is not None and self.store is not store:
+            self.store.close()
+        reviews = store.all()
+        self.folder, self.store = folder, store
+        self.entries = []
+        for p in files:
+            rel = p.relative_to(folder).as_posix()
+            self.entries.append(ImageResult(p, rel, FileKey.of(p), review=reviews.get(rel)))
+        self.current = None
+        self._images.clear()
+        self.attention_pass += 1
+
+    def set_bundle(self, bundle: Path) -> None:
+        self.bundle, self.manifest, self.provider = Path(bundle), None, ""
+
+    def folder_items(self) -> list[FolderItem]:
+        return [FolderItem(e.path, e.rel_path, e.key or FileKey.of(e.path)) for e in self.entries]
+
+    def start_classification(self) -> None:
+        for e in self.entries:
+            e.probabilities, e.error, e.attention = None, None, None
+        self._images.clear()
+        self.attention_pass += 1
+        self._attention_failures = 0
+        self.classifying = True
+
+    def model_ready(self, msg: ModelReady) -> None:
+        self.manifest, self.provider = msg.manifest, msg.provider
+
+    def apply(self, msg: Batch | KnownAttention) -> list[int]:
+        """A worker message into the entries; returns the indices that changed."""
+        if isinstance(msg, KnownAttention):
+            for i, att in msg.items:
+                self.entries[i].attention = att
+            return [i for i, _ in msg.items]
+        if msg.from_cache:
+            self.cached_hits += len(msg.items)
+        for c in msg.items:
+            self.entries[c.index].set_outcome(c.probabilities, c.error)
+            if c.image is not None:
+                self._images[c.index] = c.image
+        return [c.index for c in msg.items]
+
+    def image_input(self, i: int) -> ImageInput | None:
+        return self._images.get(i)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # ------------------------------------------------------------------ attention pass
+
+    def attention_requests(self) -> list[AttentionRequest]:
+        """Grad-CAM of every classified image not yet checked (the list's measure)."""
+        if self.bundle is None or self.manifest is None:
+            return []
+        return [
+            AttentionRequest(self.bundle, self.model_sha, self.attention_pass, i, e.rel_path,
+                             e.path, e.key or FileKey.of(e.path), int(e.predicted_index),
+                             self._images.get(i), self.manifest.input)  # fmt: skip
+            for i, e in enumerate(self.entries)
+            if e.probabilities is not None and e.attention is None
+        ]
+
+    def apply_attention(self, done: AttentionDone) -> AttentionUpdate:
+        req = done.request
+        i = req.index
+        if (req.pass_id != self.attention_pass or i >= len(self.entries)
+                or self.entries[i].rel_path != req.rel_path or self.entries[i].key != req.file):
+            return AttentionUpdate(None)  # another folder, model or file version by now
+        self._images.pop(i, None)
+        self.entries[i].attention = done.attention
+        if not done.failed:
+            self._attention_failures = 0
+            return AttentionUpdate(i)
+        self._attention_failures += 1
+        if self._attention_failures < MAX_ATTENTION_FAILURES:
+            return AttentionUpdate(i)
+        why = done.attention.error or "Grad-CAM failed"
+        for e in self.entries:  # counted as checked: nothing waits for a broken model
+            if e.probabilities is not None and e.attention is None:
+                e.attention = Attention.not_checked("attention check stopped")
+        self._images.clear()
+        return AttentionUpdate(i, stopped=why)
+
+    def attention_summary(self, min_lung_share: float) -> tuple[int, int, int]:
+        return attention_summary(self.entries, min_lung_share)
+
+    def all_checked(self) -> bool:
+        _f, checked, total = attention_summary(self.entries, 0.5)
+        return not self.classifying and checked == total
+
+    # ------------------------------------------------------------------ rows
+
+    def rows(self, filter_name: str, sort_name: str, uncertain_below: float,
+             min_lung_share: float) -> list[int]:  # fmt: skip
+        return visible_rows(self.entries, self.class_names, filter_name=filter_name,
+                            sort_name=sort_name, uncertain_below=uncertain_below,
+                            min_lung_share=min_lung_share)  # fmt: skip
+
+    # ------------------------------------------------------------------ reviews
+
+    def decide(self, i: int, decision: str, reviewer_class: str | None, reviewer: str) -> str:
+        """Record a decision for entry ``i``; returns the status line (saved or why not).
+
+        Overriding to the AI's own class is an agreement.
+        """
+        if self.store is None:
+            return "No folder is open."
+        e = self.entries[i]
+        ai = e.predicted(self.class_names) if self.class_names else None
+        if decision == "agree" and ai is None:
+            return "Nothing to agree with yet: the image is not classified."
+        if decision == "override" and reviewer_class == ai:
+            decision = "agree"
+        try:
+            e.review = self.store.set_decision(
+                e.rel_path, decision, reviewer=reviewer, reviewer_class=reviewer_class,
+                ai_class=ai, ai_probability=e.confidence,
+            )  # fmt: skip
+        except Exception as exc:
+            return f"Could not save the review: {exc}"
+        from desktop.folder_model import review_status
+
+        return f"Saved: {e.rel_path} {review_status(e.review)}"
+
+    def saved_note(self, i: int) -> str:
+        e = self.entries[i]
+        return e.review.note if e.review else ""
+
+    def save_note(self, i: int, text: str, reviewer: str) -> str | None:
+        """Store the note of entry ``i`` when it changed; the status line, or None."""
+        if self.store is None or i >= len(self.entries) or text == self.saved_note(i):
+            return None
+        e = self.entries[i]
+        try:
+            e.review = self.store.set_note(e.rel_path, text, reviewer=reviewer)
+        except Exception as exc:
+            return f"Could not save the note: {exc}"
+        return f"Note saved for {e.rel_path}"

@@ -1,0 +1,166 @@
+"""The image on screen: decoded off the GUI thread, shown with its heatmap and warning.
+
+The display decode is the image's second and last: the Grad-CAM child gets
+the small :class:`export.explain.ImageInput` made from these pixels (or the
+one the folder pass kept), never the path.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from desktop.session import ReviewSession
+from desktop.ui.image_view import ImageView
+from desktop.ui.side_panel import SidePanel
+from desktop.view_state import ViewState
+from export.attention import describe, flag
+from export.explain import Heatmap, ImageInput
+from export.image_input import DecodedImage, ImageDecodeError, read_image, windowed
+
+log = logging.getLogger(__name__)
+
+
+class CurrentImage(QObject):
+    shown = Signal()  # the image is on screen and its ImageInput ready (a heatmap may follow)
+    message = Signal(str)
+    _loaded = Signal(int, object, object, object, str)  # gen, decoded, image01, input, error
+    _input_ready = Signal(int, object)
+
+    def __init__(self, session: ReviewSession, state: ViewState) -> None:
+        super().__init__()
+        self.session = session
+        self.state = state
+        self.view = ImageView()
+        self.view.set_outline_visible(False)
+        self.warning = QLabel("")  # "looked outside the lungs", above the image it is about
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(
+            "background: #ffb000; color: #1a1a1a; font-weight: 600; padding: 4px 8px;"
+        )
+        self.warning.setVisible(False)
+        self.view.cleared.connect(lambda: self._set_warning(None))
+        self.widget = QWidget()
+        lay = QVBoxLayout(self.widget)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.warning)
+        lay.addWidget(self.view, 1)
+        self._list_measure = False  # the heatmap shown is the list's measure
+        self.index: int | None = None  # entry whose pixels are on screen
+        self.decoded: DecodedImage | None = None
+        self.input: ImageInput | None = None
+        self._gen = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxr-display")
+        self._loaded.connect(self._on_loaded)
+        self._input_ready.connect(self._on_input)
+
+    def set_state(self, state: ViewState) -> None:
+        self.state = state
+        self.update_warning(None)
+
+    def load(self, i: int) -> None:
+        """Decode entry ``i`` for display; answers for an earlier ``load`` are dropped."""
+        self._gen += 1
+        gen, path = self._gen, self.session.entries[i].path
+        self.index, self.decoded, self.input = None, None, None
+        self._list_measure = False
+        self.view.clear_overlay()
+        spec = self.session.manifest.input if self.session.manifest is not None else None
+        kept = self.session.image_input(i)
+
+        def work() -> None:
+            if gen != self._gen:  # superseded before it started
+                return
+            try:
+                decoded = read_image(path)
+                inp = kept or (ImageInput.from_decoded(decoded, spec) if spec else None)
+                self._loaded.emit(gen, decoded, windowed(decoded), inp, "")
+            except ImageDecodeError as exc:
+                self._loaded.emit(gen, None, None, None, exc.reason)
+            except Exception as exc:
+                log.exception("decoding %s failed", path)
+                self._loaded.emit(gen, None, None, None, f"unexpected error: {exc}")
+
+        self._pool.submit(work)
+        self._target = i
+
+    def _on_loaded(self, gen: int, decoded, image01, inp, error: str) -> None:
+        if gen != self._gen:
+            return
+        i = self._target
+        e = self.session.entries[i]
+        if decoded is None:
+            self.view.show_message(f"Cannot show this file:\n{error}")
+            self.message.emit(f"{e.rel_path}: {error}")
+            return
+        self.index, self.decoded, self.input = i, decoded, inp
+        self.view.set_image(image01)
+        self.view.fit()
+        self.update_warning(None)
+        m = decoded.meta
+        self.message.emit(f"{e.rel_path} — {m.width}×{m.height}, {m.bit_depth}-bit "
+                          f"{m.source_format.upper()} {m.photometric}")  # fmt: skip
+        if inp is None:
+            self.prepare_input()
+        self.shown.emit()
+
+    def prepare_input(self) -> None:
+        """The model input of the shown pixels, once the model's input spec is known."""
+        if self.decoded is None or self.input is not None or self.session.manifest is None:
+            return
+        gen, decoded, spec = self._gen, self.decoded, self.session.manifest.input
+        self._pool.submit(lambda: self._input_ready.emit(gen, ImageInput.from_decoded(decoded, spec)))
+
+    def _on_input(self, gen: int, inp: ImageInput) -> None:
+        if gen == self._gen and self.decoded is not None:
+            self.input = inp
+            self.shown.emit()
+
+    # ------------------------------------------------------------------ heatmap and warning
+
+    def show_heatmap(self, heat: Heatmap, side: SidePanel, list_measure: bool) -> None:
+        self.view.set_overlay(heat.overlay, heat.image_size)
+        self.view.set_overlay_visible(side.show_heatmap.isChecked())
+        names = self.session.class_names
+        name = names[heat.class_index] if heat.class_index < len(names) else heat.class_index
+        p = heat.probabilities[heat.class_index] if heat.class_index < len(heat.probabilities) else None
+        prob = f" ({p:.1%})" if p is not None else ""
+        prec = f", {heat.precision}" if heat.precision else ""
+        side.cam_status.setText(f"{side.cam_method.currentText()} for {name}{prob}, "
+                                f"layer {heat.layer}{prec}")  # fmt: skip
+        self.view.set_outline(heat.lung_mask, heat.marker_mask, heat.image_size)
+        e = self.session.entries[self.session.current]
+        # the list's float32 figure when this is its measure, so panel, list and report agree
+        att = e.attention if list_measure and e.attention is not None else heat.attention
+        t = self.state.min_lung_share
+        side.show_attention(describe(att, t), flag(att, t))
+        self._list_measure = list_measure
+        self.update_warning(None)
+
+    def update_warning(self, side: SidePanel | None) -> None:
+        """The bar above the image follows the list's measure (predicted class, Grad-CAM),
+        whatever heatmap is shown, so list, image and report agree."""
+        i = self.session.current
+        e = self.session.entries[i] if i is not None and i < len(self.session.entries) else None
+        t = self.state.min_lung_share
+        if side is not None and e is not None and e.attention is not None and self._list_measure:
+            side.show_attention(describe(e.attention, t), flag(e.attention, t))
+        if e is None or not e.flagged(t):
+            self._set_warning(None)
+            return
+        text = describe(e.attention, t)
+        self._set_warning(
+            f"⚠ The model {text[0].lower()}{text[1:]} (Grad-CAM of its class). "
+            "Its result may rest on text, borders or devices rather than the lungs."
+        )
+
+    def _set_warning(self, text: str | None) -> None:
+        self.warning.setText(text or "")
+        self.warning.setVisible(bool(text))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

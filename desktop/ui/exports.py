@@ -1,0 +1,140 @@
+"""Exports from the app: the PDF report and the CSV with heatmap PNGs.
+
+They run as ``cxr report`` / ``cxr classify`` in a child process (a crash
+or a slow disk never touches the window), handed what the app already
+computed through a ``--reuse`` file: predictions, attention figures and the
+heatmaps in the cache, so the child classifies nothing again and runs
+Grad-CAM only for the images the reviewer never viewed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, Signal
+
+from desktop.batch import Known, write_known
+from desktop.session import ReviewSession
+from desktop.ui.heatmaps import HeatmapController
+from export.results import FileKey
+
+
+class ExportController(QObject):
+    message = Signal(str)
+    finished = Signal(str)  # target path
+    failed = Signal(str)  # one line
+
+    def __init__(self, session: ReviewSession, heatmaps: HeatmapController) -> None:
+        super().__init__()
+        self.session = session
+        self.heatmaps = heatmaps
+        self._proc: QProcess | None = None
+        self._reuse: Path | None = None
+
+    def ready(self) -> bool:
+        s = self.session
+        if s.folder is None or s.bundle is None or s.manifest is None:
+            self.message.emit("Open a folder with a verified model bundle first.")
+            return False
+        if self._proc is not None:
+            self.message.emit("An export is already running.")
+            return False
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    def known(self, cam_method: str) -> dict[str, Known]:
+        """What the app computed: every result, and the cached heatmaps of ``cam_method``."""
+        out = {}
+        for i, e in enumerate(self.session.entries):
+            if not e.classified:
+                continue
+            cam = None
+            key = self.heatmaps.key_for(i, None, cam_method)
+            heat = self.heatmaps.cached(key) if key is not None else None
+            if heat is not None:
+                cam = heat.cam
+            out[e.rel_path] = Known(e.key or FileKey.of(e.path), e.probabilities, e.error,
+                                    e.attention, cam, cam_method if cam is not None else None)  # fmt: skip
+        return out
+
+    def report(self, path: str, *, only: list[str] | None, opacity: float, colormap: str,
+               cam_method: str, reviewer: str, min_lung_share: float) -> None:  # fmt: skip
+        args = ["report", "--out", path, "--opacity", f"{opacity:.2f}",
+                "--colormap", colormap, "--reviewer", reviewer]  # fmt: skip
+        for rel in only or []:
+            args += ["--only", rel]
+        self._run(args, path, cam_method, min_lung_share)
+
+    def csv(self, path: str, *, opacity: float, colormap: str, cam_method: str,
+            min_lung_share: float) -> None:  # fmt: skip
+        heat = str(Path(path).with_suffix("")) + "-heatmaps"
+        args = ["classify", "--out", path, "--heatmaps", heat, "--opacity", f"{opacity:.2f}",
+                "--colormap", colormap]  # fmt: skip
+        self._run(args, path, cam_method, min_lung_share)
+
+    def _run(self, args: list[str], target: str, cam_method: str, min_lung_share: float) -> None:
+        s = self.session
+        fd, name = tempfile.mkstemp(prefix="cxr-reuse-", suffix=".json")
+        os.close(fd)
+        self._reuse = Path(name)
+        try:
+            write_known(self._reuse, s.model_sha, self.known(cam_method))
+        except OSError as exc:  # the child then computes everything itself
+            self.message.emit(f"Results not handed over ({exc}); the export recomputes them")
+            self._reuse.unlink(missing_ok=True)
+            self._reuse = None
+        cmd, *rest = args
+        full = [cmd, str(s.folder), "--bundle", str(s.bundle), *rest, "--force",
+                "--cam-method", cam_method, "--min-lung-share", f"{min_lung_share:.3f}"]  # fmt: skip
+        if self._reuse is not None:
+            full += ["--reuse", str(self._reuse)]
+        self._start(full, target)
+
+    def _start(self, args: list[str], target: str) -> None:
+        proc = QProcess(self)
+        proc.setProgram(sys.executable)
+        proc.setArguments(["-m", "desktop.cli", *args])
+        proc.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
+        lines: list[str] = []
+
+        def on_err() -> None:
+            text = bytes(proc.readAllStandardError()).decode("utf-8", "replace")
+            for line in text.splitlines():
+                if line.startswith(("report:", "classify:", "cxr ")):
+                    lines.append(line)
+                    self.message.emit(line)
+
+        def on_done(code: int, _status) -> None:
+            on_err()
+            self._proc = None
+            if self._reuse is not None:
+                self._reuse.unlink(missing_ok=True)
+                self._reuse = None
+            if code == 0:
+                self.message.emit(f"Exported {target}")
+                self.finished.emit(target)
+            else:
+                why = next((x for x in reversed(lines) if "error" in x), f"exit code {code}")
+                self.message.emit(f"Export failed: {why} (nothing was overwritten)")
+                self.failed.emit(why)
+
+        proc.readyReadStandardError.connect(on_err)
+        proc.finished.connect(on_done)
+        self._proc = proc
+        self.message.emit("Exporting…")
+        proc.start()
+
+    def shutdown(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.waitForFinished(2000)
+            self._proc = None
+        if self._reuse is not None:
+            self._reuse.unlink(missing_ok=True)
+            self._reuse = None

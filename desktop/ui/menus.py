@@ -1,0 +1,198 @@
+"""Menus, keyboard shortcuts, recent lists and the settings dialogs of the main window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QSettings
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QInputDialog,
+    QMessageBox,
+    QTextBrowser,
+    QVBoxLayout,
+)
+
+from desktop.view_state import ViewState
+
+if TYPE_CHECKING:
+    from desktop.ui.main_window import MainWindow
+
+RECENT_MAX = 8
+#: (label, centre, width) on the [0, 1] windowed image
+WINDOW_PRESETS = (
+    ("Full range", 0.5, 1.0),
+    ("Lung", 0.35, 0.7),
+    ("Mediastinum / soft tissue", 0.65, 0.5),
+    ("Bone", 0.8, 0.4),
+)
+SHORTCUT_HELP = (
+    "←/→, PgUp/PgDn: previous/next image\n1…9: set class (override; the model's order)\n"
+    "A: agree with AI\nU: uncertain\nH: heatmap on/off\n+/−: heatmap opacity\n"
+    "G: lung field and text outlines\nF: fit   I: invert\n"
+    "W: auto window   Shift+W: reset window\nCtrl+1: 1:1 pixels   Ctrl+O: open folder\n"
+    "Ctrl+E: export report"
+)
+
+
+class MenuController(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.w = window
+        self.model_card_dialog: QDialog | None = None
+        self._shortcuts()
+        self._menus()
+
+    def _shortcuts(self) -> None:
+        w, side, view = self.w, self.w.side, self.w.view
+
+        def key(seq: str, slot) -> None:
+            QShortcut(QKeySequence(seq), w, activated=slot)
+
+        for seq in ("Right", "PgDown"):
+            key(seq, lambda: w.step(1))
+        for seq in ("Left", "PgUp"):
+            key(seq, lambda: w.step(-1))
+        key("A", lambda: w.decide("agree", None))
+        key("U", lambda: w.decide("uncertain", None))
+        for i in range(1, 10):
+            key(str(i), lambda i=i: w.reviews.decide_index(i - 1))
+        key("H", lambda: side.show_heatmap.toggle())
+        key("G", lambda: side.show_lungs.toggle())
+        for seq, step in (("+", 0.1), ("=", 0.1), ("-", -0.1)):
+            key(seq, lambda s=step: side.step_opacity(s))
+        key("F", view.fit)
+        key("I", view.toggle_invert)
+        key("W", view.auto_window)
+        key("Shift+W", view.reset_window)
+
+    def _menus(self) -> None:
+        w = self.w
+        bar = w.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction("Open folder…", QKeySequence("Ctrl+O"), w.choose_folder)
+        self.recent_folders_menu = file_menu.addMenu("Recent folders")
+        file_menu.addSeparator()
+        file_menu.addAction("Choose model bundle…", w.choose_bundle)
+        self.recent_bundles_menu = file_menu.addMenu("Recent bundles")
+        file_menu.addSeparator()
+        file_menu.addAction("Export report (PDF)…", QKeySequence("Ctrl+E"), w.export_report)
+        file_menu.addAction("Export results (CSV + heatmap PNGs)…", w.export_csv)
+        file_menu.addSeparator()
+        file_menu.addAction("Quit", QKeySequence("Ctrl+Q"), w.close)
+        view = bar.addMenu("&View")
+        view.addAction("Fit (F)", w.view.fit)
+        view.addAction("1:1 pixels", QKeySequence("Ctrl+1"), w.view.one_to_one)
+        view.addAction("Invert (I)", w.view.toggle_invert)
+        view.addAction("Auto window (W)", w.view.auto_window)
+        presets = view.addMenu("Window presets")
+        for label, centre, width in WINDOW_PRESETS:
+            presets.addAction(label, lambda c=centre, wd=width: w.view.set_window(c, wd))
+        view.addSeparator()
+        view.addAction("Right-drag on the image: window / level").setEnabled(False)
+        settings = bar.addMenu("&Settings")
+        settings.addAction("Reviewer name…", self.ask_reviewer)
+        settings.addAction(
+            "Attention threshold (looked outside the lungs)…", self.ask_min_lung_share
+        )
+        settings.addAction("Low-confidence band (uncertain AI)…", self.ask_uncertain_below)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction("Model card…", self.show_model_card)
+        help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
+        self.rebuild_recent()
+
+    # ------------------------------------------------------------------ recent lists
+
+    def recent(self, key: str) -> list[str]:
+        v = self.w.settings.value(key, [])
+        return [str(x) for x in (v if isinstance(v, list) else [v] if v else [])]
+
+    def push_recent(self, key: str, value: str) -> None:
+        items = [value, *[x for x in self.recent(key) if x != value]][:RECENT_MAX]
+        self.w.settings.setValue(key, items)
+        self.rebuild_recent()
+
+    def rebuild_recent(self) -> None:
+        w = self.w
+        for menu, key, slot in (
+            (self.recent_folders_menu, "recent_folders", lambda p: w.open_folder(Path(p))),
+            (self.recent_bundles_menu, "recent_bundles", lambda p: w.set_bundle(Path(p))),
+        ):
+            menu.clear()
+            items = self.recent(key)
+            for item in items:
+                act = QAction(item, menu)
+                act.triggered.connect(lambda _c=False, p=item, f=slot: f(p))
+                menu.addAction(act)
+            menu.setEnabled(bool(items))
+
+    # ------------------------------------------------------------------ dialogs
+
+    def ask_reviewer(self) -> None:
+        w = self.w
+        name, ok = QInputDialog.getText(w, "Reviewer", "Your name (stored with every decision):",
+                                        text=w.reviews.reviewer)  # fmt: skip
+        if ok and name.strip():
+            w.set_reviewer(name.strip())
+
+    def _ask_percent(self, title: str, text: str, value: float, lo: int, hi: int, setter) -> None:
+        got, ok = QInputDialog.getInt(self.w, title, text, round(value * 100), lo, hi)
+        if ok:
+            setter(got / 100.0)
+
+    def ask_min_lung_share(self) -> None:
+        self._ask_percent(
+            "Attention threshold",
+            "Flag an image when less than this share (%) of the predicted class's heatmap\n"
+            "lies in the lung field (Grad-CAM; default 50 %):",
+            self.w.state.min_lung_share, 0, 100, self.w.set_min_lung_share,
+        )  # fmt: skip
+
+    def ask_uncertain_below(self) -> None:
+        self._ask_percent(
+            "Low-confidence band",
+            "Mark the AI result uncertain when its top probability (calibrated, %) is below:",
+            self.w.state.uncertain_below, 34, 99, self.w.set_uncertain_below,
+        )  # fmt: skip
+
+    def show_model_card(self) -> None:
+        from desktop.model_card import model_card_html
+
+        manifest = self.w.session.manifest
+        dlg = QDialog(self.w)
+        dlg.setWindowTitle("Model card")
+        lay = QVBoxLayout(dlg)
+        text = QTextBrowser()
+        text.setHtml(
+            model_card_html(manifest)
+            if manifest is not None
+            else "<p>No verified model bundle is loaded.</p>"
+        )
+        lay.addWidget(text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dlg.reject)
+        lay.addWidget(buttons)
+        dlg.resize(640, 620)
+        self.model_card_dialog = dlg
+        dlg.show()
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(self.w, "Keyboard shortcuts", SHORTCUT_HELP)
+
+
+def load_view_state(settings: QSettings) -> ViewState:
+    settings.beginGroup("view")
+    try:
+        return ViewState.from_dict({k: settings.value(k) for k in settings.childKeys()})
+    finally:
+        settings.endGroup()
+
+
+def save_view_state(settings: QSettings, state: ViewState) -> None:
+    settings.beginGroup("view")
+    for k, v in state.to_dict().items():
+        settings.setValue(k, v)
+    settings.endGroup()
