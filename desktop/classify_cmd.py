@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 from desktop.folder_scan import EXPORT_MARKER
+from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP
 from export.atomic import atomic_write_bytes
 from export.attention import DEFAULT_MIN_LUNG_SHARE
+from export.cam import DEFAULT_METHOD, METHODS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,8 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--heatmaps", metavar="DIR", help="also write a full-resolution overlay PNG per image"
     )
-    p.add_argument("--cam-method", choices=("gradcam", "gradcam++", "hirescam"), default="gradcam")
+    p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD)
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the PNGs (0-1)")
+    p.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
+                   help=f"heatmap colours in the PNGs (default {DEFAULT_COLORMAP})")  # fmt: skip
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
     p.add_argument("--min-lung-share", type=float, default=DEFAULT_MIN_LUNG_SHARE,
                    help="with --heatmaps: flag below this share (0-1) of heatmap in the lungs")  # fmt: skip
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from desktop.overlay import composite
     from export.bundle import load_bundle
     from export.image_input import windowed
+    from export.progress import throttled_progress
 
     out = Path(args.out)
     check_output(out, args.force)
@@ -68,13 +73,7 @@ def run(args: argparse.Namespace) -> int:
         heat_dir.mkdir(parents=True, exist_ok=True)
         (heat_dir / EXPORT_MARKER).write_text("written by cxr classify; folder scans skip it\n")
     t0 = time.perf_counter()
-    last = [0.0]
-
-    def progress(done: int, total: int) -> None:
-        if done == total or time.perf_counter() - last[0] > 2:
-            last[0] = time.perf_counter()
-            print(f"classify: {done}/{total}", file=sys.stderr, flush=True)
-
+    progress = throttled_progress("classify")
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["path", "status", "error", "predicted", *[f"p_{n}" for n in names], "model", "bundle_sha256",
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if heat_dir and rec.decoded is not None:
             import cv2
 
-            rgb = composite(windowed(rec.decoded), rec.heat, args.opacity)
+            rgb = composite(windowed(rec.decoded), rec.heat, args.opacity, args.colormap)
             ok, png = cv2.imencode(".png", rgb[..., ::-1])
             if not ok:
                 raise OSError(f"could not encode the heatmap PNG for {rec.rel_path}")

@@ -1,41 +1,79 @@
-"""Heatmap over radiograph, in NumPy: the same picture the viewer draws, for files and reports.
+"""Heatmap over radiograph: the one colour table and blending rule of the viewer, PDF and PNGs.
 
-Colour comes from an RGBA table whose alpha rises with the heat (cold areas
-stay see-through), multiplied by the chosen opacity: exactly the viewer's
-overlay item, so a report shows what the reviewer saw.
+Each colormap is one RGBA table of 256 entries: the colour from
+``desktop.colormap_tables`` and an alpha that rises with the heat (cold areas
+stay see-through, so the overlay never greys out the whole radiograph). The
+viewer hands the same table to its overlay item and scales it with the
+opacity; :func:`composite` does that sum in NumPy, with the viewer's binning
+of heat into table entries, so a report shows what the reviewer saw.
+
+``python -m desktop.overlay`` rewrites ``desktop/colormap_tables.py`` from
+matplotlib (after a change to :data:`COLORMAPS`); the app itself needs no
+plotting library.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import numpy as np
 
-CV2_MAPS = {"inferno": "COLORMAP_INFERNO", "viridis": "COLORMAP_VIRIDIS", "turbo": "COLORMAP_TURBO",
-            "plasma": "COLORMAP_PLASMA", "jet": "COLORMAP_JET"}  # fmt: skip
+#: the colormaps offered everywhere (viewer, ``--colormap``), the default first
+COLORMAPS: tuple[str, ...] = ("inferno", "viridis", "cividis", "plasma", "turbo")
+DEFAULT_COLORMAP = COLORMAPS[0]
+DEFAULT_OPACITY = 0.4  # the viewer's opacity before the reviewer moves the slider
+ENTRIES = 256
+_HEX_PER_LINE = 84  # 14 colours per line in the generated table module
 
 
-def colormap_rgb(name: str = "inferno") -> np.ndarray:
-    """(256, 3) uint8 RGB table."""
-    import cv2
-
-    code = getattr(cv2, CV2_MAPS.get(name, "COLORMAP_INFERNO"))
-    bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], code)[:, 0, :]
-    return bgr[:, ::-1].copy()
+def check_colormap(name: str) -> str:
+    """``name`` if it is one of :data:`COLORMAPS`; else a one-line ValueError."""
+    if name not in COLORMAPS:
+        raise ValueError(f"unknown colormap {name!r}; choose from {', '.join(COLORMAPS)}")
+    return name
 
 
 def heat_alpha() -> np.ndarray:
-    """(256,) alpha in [0, 1] for each heat level: 0 at no heat, opaque from half heat up."""
-    return np.clip(np.linspace(0.0, 1.0, 256) * 2.0, 0.0, 1.0)
+    """(256,) alpha in [0, 1] per heat level: 0 at no heat, opaque from half heat up."""
+    return np.clip(np.linspace(0.0, 1.0, ENTRIES) * 2.0, 0.0, 1.0)
+
+
+@cache
+def rgba_table(name: str = DEFAULT_COLORMAP) -> np.ndarray:
+    """(256, 4) uint8, read-only: the colormap's RGB plus the heat alpha ramp."""
+    from desktop.colormap_tables import RGB_HEX
+
+    rgb = np.frombuffer(bytes.fromhex(RGB_HEX[check_colormap(name)]), np.uint8).reshape(-1, 3)
+    alpha = np.rint(heat_alpha() * 255.0).astype(np.uint8)
+    table = np.concatenate([rgb, alpha[:, None]], axis=1)
+    table.setflags(write=False)
+    return table
+
+
+def heat_index(heat01: np.ndarray) -> np.ndarray:
+    """Table entry per heat value: [0, 1] in 256 equal bins, the rule the viewer's
+    image item applies to a float image with levels (0, 1) and a 256-entry table."""
+    h = np.nan_to_num(np.asarray(heat01, np.float32), nan=0.0)
+    return np.clip(np.floor(h * ENTRIES), 0, ENTRIES - 1).astype(np.uint8)
+
+
+def colour_bar(name: str = DEFAULT_COLORMAP, height: int = 12) -> np.ndarray:
+    """(height, 256, 3) uint8: the colormap from no heat (left) to most heat (right)."""
+    return np.ascontiguousarray(np.repeat(rgba_table(name)[None, :, :3], height, axis=0))
 
 
 def composite(
-    image01: np.ndarray, heat01: np.ndarray | None, opacity: float, cmap: str = "inferno"
+    image01: np.ndarray,
+    heat01: np.ndarray | None,
+    opacity: float,
+    colormap: str = DEFAULT_COLORMAP,
 ) -> np.ndarray:
     """(H, W, 3) uint8: grey image with the heatmap blended on top.
 
     ``heat01`` may be smaller than the image; it is stretched onto it.
     """
-    import cv2
-
+    table = rgba_table(colormap)
     grey = np.clip(np.asarray(image01, np.float32), 0.0, 1.0) * 255.0
     out = np.repeat(grey[..., None], 3, axis=-1)
     if heat01 is None or opacity <= 0:
@@ -43,9 +81,39 @@ def composite(
     h, w = grey.shape
     heat = np.asarray(heat01, np.float32)
     if heat.shape != (h, w):
+        import cv2
+
         heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
-    idx = np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)
-    colour = colormap_rgb(cmap)[idx].astype(np.float32)
-    a = (heat_alpha()[idx] * float(np.clip(opacity, 0.0, 1.0)))[..., None].astype(np.float32)
-    out = (1.0 - a) * out + a * colour
+    entry = table[heat_index(heat)].astype(np.float32)
+    a = entry[..., 3:] / 255.0 * float(np.clip(opacity, 0.0, 1.0))
+    out = (1.0 - a) * out + a * entry[..., :3]
     return np.rint(out).astype(np.uint8)
+
+
+def table_module_source() -> str:
+    """The text of ``desktop/colormap_tables.py``, from matplotlib's tables."""
+    from matplotlib import colormaps
+
+    lines = [
+        '"""RGB of the overlay colormaps (256 entries each, hex), taken from matplotlib.',
+        "",
+        "Generated by ``python -m desktop.overlay``; do not edit by hand.",
+        '"""',
+        "",
+        "RGB_HEX: dict[str, str] = {",
+    ]
+    for name in COLORMAPS:
+        rgb = colormaps[name].resampled(ENTRIES)(np.arange(ENTRIES), bytes=True)[:, :3]
+        text = rgb.astype(np.uint8).tobytes().hex()
+        lines.append(f'    "{name}": (')
+        for i in range(0, len(text), _HEX_PER_LINE):
+            lines.append(f'        "{text[i : i + _HEX_PER_LINE]}"')
+        lines.append("    ),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    target = Path(__file__).with_name("colormap_tables.py")
+    target.write_text(table_module_source(), encoding="utf-8")
+    print(f"wrote {target}")

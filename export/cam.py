@@ -46,7 +46,16 @@ def hirescam(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
     return np.maximum((g * a).sum(axis=-1), 0.0)
 
 
-METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+#: method key -> label, in menu order: the one list the viewer, ``--cam-method`` and
+#: ``cxr audit --method`` offer
+METHODS: dict[str, str] = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "hirescam": "HiResCAM",
+}
+DEFAULT_METHOD = "gradcam"
+
+_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "gradcam": gradcam,
     "gradcam++": gradcam_plus_plus,
     "hirescam": hirescam,
@@ -63,7 +72,7 @@ def normalise(cam: np.ndarray) -> np.ndarray:
 
 def compute_cam(method: str, acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
     try:
-        fn = METHODS[method]
+        fn = _FUNCTIONS[method]
     except KeyError:
         raise ValueError(
             f"unknown CAM method {method!r}; choose from {', '.join(METHODS)}"

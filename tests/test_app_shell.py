@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTextBrowser
 
 from desktop.paths import DEMO_BUNDLE
-from desktop.ui.image_view import ImageView, lookup_table
 from desktop.ui.main_window import MainWindow
 
 
@@ -183,31 +182,6 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     assert len(csv_path.read_text().splitlines()) == len(w2.entries) + 1
     assert len(list((phantom_folder.parent / "from-app-heatmaps").glob("*.png"))) == 6
     w2.shutdown()
-
-
-@pytest.mark.parametrize("opacity", [0.0, 0.5, 1.0])
-def test_overlay_composite_matches_numpy(qtbot, tmp_path, opacity):
-    view = ImageView()
-    qtbot.addWidget(view)
-    view.resize(200, 200)
-    view.show()
-    grey = np.full((50, 50), 0.5, np.float32)
-    view.set_image(grey)
-    view.set_overlay(np.ones((10, 10), np.float32), (50, 50))  # full heat everywhere
-    view.set_opacity(opacity)
-    view.fit()
-    qtbot.wait(50)
-    img = view.grab().toImage()
-    arr = np.array(
-        [[img.pixelColor(x, y).getRgb()[:3] for x in range(95, 105)] for y in range(95, 105)]
-    )
-    hot = lookup_table("inferno")[-1, :3].astype(float)
-    base = np.array([127.5] * 3)
-    expected = (1 - opacity) * base + opacity * hot
-    diff = np.abs(arr.mean(axis=(0, 1)) - expected)
-    if diff.max() > 4:
-        view.grab().save(str(tmp_path / f"overlay_{opacity}.png"))  # kept for inspection
-    assert diff.max() <= 4, (arr.mean(axis=(0, 1)), expected)
 
 
 def test_screenshot_from_the_command_line(tmp_path, folder):

@@ -60,6 +60,13 @@ def test_flat_maps_normalise_to_zero_not_nan():
     ).any()
 
 
+def test_one_method_list_for_the_math_the_panel_and_the_flags():
+    from export.cam import _FUNCTIONS, DEFAULT_METHOD
+
+    assert list(METHODS) == list(_FUNCTIONS) and DEFAULT_METHOD in METHODS
+    assert all(isinstance(label, str) and label for label in METHODS.values())
+
+
 def test_shape_checks_and_unknown_method():
     with pytest.raises(ValueError, match="NHWC"):
         gradcam(np.zeros((1, 2, 2, 3)), np.zeros((1, 2, 2, 4)))

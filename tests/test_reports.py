@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop.overlay import composite
+from desktop.overlay import rgba_table
 from desktop.paths import DEMO_BUNDLE
 from desktop.review_store import ReviewStore
 
@@ -44,7 +44,8 @@ def reviewed_folder(tmp_path_factory):
 
 def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
     out, heat = tmp_path / "results.csv", tmp_path / "heat"
-    r = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out, "--heatmaps", heat)
+    r = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out, "--heatmaps", heat,
+             "--colormap", "viridis", "--opacity", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert (
@@ -72,6 +73,11 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
     from desktop.folder_scan import iter_image_files
 
     assert list(iter_image_files(heat)) == []  # exported heatmaps are never scanned as X-rays
+    import cv2
+
+    png = cv2.imread(str(heat / "phantom-00001.png.heatmap.png"))[..., ::-1]
+    hot = _table_share(png, "viridis")  # at full opacity, half heat and up is the table's colour
+    assert hot > 0.01 and _table_share(png, "inferno") < hot / 20
     again = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 
@@ -79,7 +85,7 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
 def test_report_pdf_pages_text_and_overlay(qapp, reviewed_folder, tmp_path):
     pdf = tmp_path / "report.pdf"
     r = _cxr("report", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", pdf, "--opacity", "0.6",
-             "--reviewer", "Dr A", "--min-lung-share", "1.0")  # fmt: skip
+             "--reviewer", "Dr A", "--min-lung-share", "1.0", "--colormap", "viridis")  # fmt: skip
     assert r.returncode == 0, r.stderr
     from pypdf import PdfReader
 
@@ -93,6 +99,48 @@ def test_report_pdf_pages_text_and_overlay(qapp, reviewed_folder, tmp_path):
     page = _render_page(pdf, 2)  # an image page (files sorted: broken.png first, then phantoms)
     colourful = np.abs(page[..., 0].astype(int) - page[..., 2].astype(int)) > 40
     assert colourful.mean() > 0.005, "the heatmap overlay is missing from the page"
+    assert _near(page, rgba_table("viridis")[255, :3]).any()  # the colour bar's hot end
+    assert not _near(page, rgba_table("inferno")[255, :3]).any()
+
+
+def _near(rgb: np.ndarray, colour: np.ndarray, tol: int = 4) -> np.ndarray:
+    return np.abs(rgb.astype(int) - colour.astype(int)).max(axis=-1) <= tol
+
+
+def _table_share(rgb: np.ndarray, colormap: str) -> float:
+    """Share of pixels that are (within 1) an opaque entry of the colormap's table."""
+    px = rgb.reshape(-1, 3).astype(int)
+    table = rgba_table(colormap)[128:, :3].astype(int)
+    return float((np.abs(px[:, None] - table[None]).max(-1).min(1) <= 1).mean())
+
+
+@pytest.mark.parametrize("colormap", ["inferno", "viridis"])
+def test_report_page_draws_the_chosen_colormap(qapp, tmp_path, colormap):
+    """Overlay and colour bar in the chosen table's colours, none of the other's."""
+    from imaging_factory import png_bytes
+
+    from desktop.batch import Record
+    from desktop.ui.report_pdf import ReportWriter
+    from export.bundle import load_bundle
+    from export.image_input import read_image
+
+    src = tmp_path / "x.png"
+    src.write_bytes(png_bytes(np.tile(np.linspace(40, 200, 64, dtype=np.uint8), (64, 1))))
+    heat = np.tile(np.linspace(0, 1, 64, dtype=np.float32)[:, None], (1, 64))
+    rec = Record(src, "x.png", probabilities=np.array([0.7, 0.2, 0.1]), decoded=read_image(src),
+                 heat=heat, cam_class=0)  # fmt: skip
+    pdf = tmp_path / "page.pdf"
+    w = ReportWriter(pdf, load_bundle(DEMO_BUNDLE))
+    w.image_page(rec, opacity=1.0, cam_method="gradcam", colormap=colormap)
+    w.close()
+    page = _render_page(pdf, 0)
+    other = "viridis" if colormap == "inferno" else "inferno"
+    assert _near(page, rgba_table(colormap)[255, :3]).sum() > 50  # the hottest colour
+    assert not _near(page, rgba_table(other)[255, :3]).any()
+    colourful = page.reshape(-1, 3)[np.ptp(page.reshape(-1, 3).astype(int), axis=1) > 40]
+    ours = _near(colourful[:, None], rgba_table(colormap)[None, :, :3]).any(axis=1).mean()
+    theirs = _near(colourful[:, None], rgba_table(other)[None, :, :3]).any(axis=1).mean()
+    assert ours > 0.3 and theirs < 0.05, (ours, theirs)
 
 
 def _render_page(pdf: Path, index: int) -> np.ndarray:
@@ -116,19 +164,6 @@ def test_failed_write_keeps_the_old_file(reviewed_folder, tmp_path):
     assert r.returncode == 2 and "manifest.json" in r.stderr
     assert pdf.read_bytes() == b"previous report"
     assert not list(tmp_path.glob(".report.pdf.*"))  # no temp file left behind
-
-
-def test_composite_matches_the_viewer_rule():
-    img = np.full((4, 4), 0.5, np.float32)
-    heat = np.zeros((4, 4), np.float32)
-    heat[0, 0] = 1.0
-    out = composite(img, heat, 0.5)
-    assert tuple(out[3, 3]) == (128, 128, 128)  # no heat: untouched
-    from desktop.overlay import colormap_rgb
-
-    hot = colormap_rgb("inferno")[255].astype(float)
-    np.testing.assert_allclose(out[0, 0], np.rint(0.5 * 127.5 + 0.5 * hot), atol=1)
-    assert np.array_equal(composite(img, heat, 0.0), composite(img, None, 1.0))
 
 
 def test_classify_leaves_an_unreviewed_folder_untouched(tmp_path):

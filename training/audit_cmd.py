@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,13 @@ KEYS = ("accuracy", "lung_share_mean", "flagged_fraction", "marker_share_mean",
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from export.attention import DEFAULT_MIN_LUNG_SHARE
+    from export.cam import DEFAULT_METHOD, METHODS
 
     p.add_argument("bundle", help="model bundle folder")
     p.add_argument("data", help="class folders, CSV manifest or trainx.npy folder")
     p.add_argument("--json", dest="json_out", required=True, help="write the audit to this file")
     p.add_argument("--csv", dest="csv_out", help="also write one row per image")
-    p.add_argument("--method", default="gradcam", choices=("gradcam", "gradcam++", "hirescam"))
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=tuple(METHODS))
     p.add_argument("--masks", default="estimated", choices=("estimated", "dataset", "auto"))
     p.add_argument(
         "--min-lung-share",
@@ -241,6 +241,7 @@ def estimate_lungs_for(decoded, spec) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     from export.atomic import atomic_write_bytes
+    from export.progress import throttled_progress
     from training.data_sources import DataError
 
     outputs = [Path(args.json_out)] + ([Path(args.csv_out)] if args.csv_out else [])
@@ -250,15 +251,11 @@ def run(args: argparse.Namespace) -> int:
         if not o.parent.is_dir():
             raise DataError(f"folder {o.parent} does not exist")
 
-    def progress(done: int, total: int) -> None:
-        print(f"\raudit: {done}/{total}", end="", file=sys.stderr, flush=True)
-
     result, rows = audit(
         args.bundle, args.data, method=args.method, masks=args.masks,
         min_lung_share=args.min_lung_share, limit=args.limit, class_map=args.class_map,
-        batch_size=max(1, args.batch_size), progress=progress,
+        batch_size=max(1, args.batch_size), progress=throttled_progress("audit"),
     )  # fmt: skip
-    print(file=sys.stderr)
     atomic_write_bytes(Path(args.json_out), (json.dumps(result, indent=2) + "\n").encode())
     if args.csv_out:
         import io

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def evaluate_bundle(
     bundle: str, data: str, *, split: str = "all", class_map: str | None = None,
     batch_size: int = 32, provider: str = "auto", workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     from export.image_input import to_model_tensor
     from export.onnx_runtime import OnnxClassifier
@@ -74,11 +75,11 @@ def evaluate_bundle(
             if grays:
                 logits.append(clf.logits(to_model_tensor(np.stack(grays), m.input)))
                 labels.extend(ys)
-            print(f"\revaluate: {done}/{len(samples)}", end="", file=sys.stderr, flush=True)
+            if progress:
+                progress(done, len(samples))
     finally:
         if pool:
             pool.shutdown()
-    print(file=sys.stderr)
     if not labels:
         raise DataError("no readable images")
     metrics = evaluate_logits(
@@ -92,9 +93,12 @@ def evaluate_bundle(
 
 
 def run(args: argparse.Namespace) -> int:
+    from export.progress import throttled_progress
+
     metrics = evaluate_bundle(
         args.bundle, args.data, split=args.split, class_map=args.class_map,
         batch_size=args.batch_size, provider=args.provider, workers=args.workers,
+        progress=throttled_progress("evaluate"),
     )  # fmt: skip
     cal = metrics["calibration"]
     print(

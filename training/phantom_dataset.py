@@ -315,23 +315,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from export.progress import throttled_progress
+
     t0 = time.perf_counter()
-    last = [0.0]
-
-    tty = sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done == total or now - last[0] > (1.0 if tty else 10.0):
-            last[0] = now
-            end = "" if tty and done < total else "\n"
-            print(
-                f"\rphantoms: {done}/{total}" if tty else f"phantoms: {done}/{total}",
-                end=end,
-                file=sys.stderr,
-                flush=True,
-            )
-
+    progress = throttled_progress("phantoms")
     summary = write_phantoms(
         args.out,
         args.n,

@@ -1,8 +1,9 @@
 """The image with its heatmap: pyqtgraph view, window/level, invert, overlay opacity.
 
-The overlay is a second ImageItem scaled onto the image's rectangle; the
-opacity slider only changes that item's opacity (no recomputation) and a
-colormap change only swaps its lookup table.
+The overlay is a second ImageItem scaled onto the image's rectangle. Its
+lookup table is ``desktop.overlay.rgba_table`` (the table the PDF and PNG
+exports blend with); the opacity slider only changes the item's opacity (no
+recomputation) and a colormap change only swaps the table.
 """
 
 from __future__ import annotations
@@ -11,15 +12,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 
-COLORMAPS = ("inferno", "viridis", "turbo", "plasma", "CET-L3")
-
-
-def lookup_table(name: str) -> np.ndarray:
-    """RGBA table whose alpha rises with the heat: cold areas stay see-through, so the
-    overlay never greys out the whole radiograph; the slider then scales it all."""
-    rgb = pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
-    alpha = np.clip(np.linspace(0.0, 1.0, 256) * 2.0, 0.0, 1.0) * 255
-    return np.concatenate([rgb, alpha.astype(np.uint8)[:, None]], axis=1).astype(np.uint8)
+from desktop.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY, rgba_table
+from desktop.view_state import ViewState
 
 
 class ImageView(pg.GraphicsLayoutWidget):
@@ -48,8 +42,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self._image: np.ndarray | None = None
         self._levels = (0.0, 1.0)
         self._inverted = False
-        self.set_colormap(COLORMAPS[0])
-        self.set_opacity(0.4)
+        self.set_colormap(DEFAULT_COLORMAP)
+        self.set_opacity(DEFAULT_OPACITY)
 
     # ---------------------------------------------------------------- base image
 
@@ -91,9 +85,27 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.set_window(0.5, 1.0)
 
     def toggle_invert(self) -> bool:
-        self._inverted = not self._inverted
+        return self.set_inverted(not self._inverted)
+
+    def set_inverted(self, on: bool) -> bool:
+        self._inverted = bool(on)
         self._paint_base()
         return self._inverted
+
+    def window(self) -> tuple[float, float]:
+        """(centre, width) of the current window."""
+        lo, hi = self._levels
+        return (lo + hi) / 2, hi - lo
+
+    def is_inverted(self) -> bool:
+        return self._inverted
+
+    def apply(self, state: ViewState) -> None:
+        """Opacity, colormap, window and inversion of ``state``."""
+        self.set_opacity(state.opacity)
+        self.set_colormap(state.colormap)
+        self.set_inverted(state.inverted)
+        self.set_window(state.window_centre, state.window_width)
 
     def fit(self) -> None:
         self.viewbox.autoRange(padding=0.01)
@@ -160,7 +172,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.overlay_item.setVisible(on)
 
     def set_colormap(self, name: str) -> None:
-        self._lut = lookup_table(name)
+        self._lut = rgba_table(name)
         if self.overlay_item.image is not None:
             self.overlay_item.setLookupTable(self._lut)
 

@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP
 from export.attention import DEFAULT_MIN_LUNG_SHARE
+from export.cam import DEFAULT_METHOD, METHODS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="model bundle folder")
     p.add_argument("--out", required=True, help="PDF file to write")
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0-1 (default 0.5)")
-    p.add_argument("--cam-method", choices=("gradcam", "gradcam++", "hirescam"), default="gradcam")
+    p.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
+                   help=f"heatmap colours and colour bar (default {DEFAULT_COLORMAP})")  # fmt: skip
+    p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD)
     p.add_argument("--reviewer", default=None, help="name on the cover (default: the OS user)")
     p.add_argument("--only", action="append", default=None, metavar="REL_PATH",
                    help="include only this file (relative to FOLDER); repeat for several")  # fmt: skip
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from desktop.review_store import default_reviewer
     from export.atomic import atomic_temp_path
     from export.bundle import load_bundle
+    from export.progress import throttled_progress
 
     out = Path(args.out)
     check_output(out, args.force)
@@ -55,20 +60,14 @@ def run(args: argparse.Namespace) -> int:
     first = list(run_folder(args.folder, args.bundle, only=only, prefer=args.provider))
     if not first:
         raise CliError(f"no images in {args.folder}")
-    last = [0.0]
-
-    def progress(done: int, total: int) -> None:
-        if done == total or time.perf_counter() - last[0] > 2:
-            last[0] = time.perf_counter()
-            print(f"report: page {done}/{total}", file=sys.stderr, flush=True)
-
+    progress = throttled_progress("report: page")
     pages = run_folder(args.folder, args.bundle, cam_method=args.cam_method, only=only,
                        keep_images=True, prefer=args.provider)  # fmt: skip
     tmp = atomic_temp_path(out)
     try:
         n = write_report(tmp, manifest, folder=Path(args.folder).resolve(),
                          reviewer=args.reviewer or default_reviewer(), first_pass=first, pages=pages,
-                         opacity=args.opacity, cam_method=args.cam_method, progress=progress,
+                         opacity=args.opacity, colormap=args.colormap, cam_method=args.cam_method, progress=progress,
                          min_lung_share=args.min_lung_share)  # fmt: skip
         if tmp.stat().st_size == 0:
             raise OSError("the PDF writer produced an empty file")

@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainte
 from desktop.batch import Record
 from desktop.folder_model import format_probability
 from desktop.model_card import num
-from desktop.overlay import colormap_rgb, composite
+from desktop.overlay import DEFAULT_COLORMAP, colour_bar, composite
 from export.attention import DEFAULT_MIN_LUNG_SHARE, describe, flag
 from export.bundle import Manifest
 from export.image_input import windowed
@@ -155,7 +155,7 @@ class ReportWriter:
                               "not where disease is.", 8, color="#333333")  # fmt: skip
 
     def image_page(
-        self, rec: Record, *, opacity: float, cam_method: str, cmap: str = "inferno",
+        self, rec: Record, *, opacity: float, cam_method: str, colormap: str = DEFAULT_COLORMAP,
         min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
     ) -> None:  # fmt: skip
         self._new_page()
@@ -173,7 +173,7 @@ class ReportWriter:
                           f"{meta.photometric}, {size_kb:.0f} KB", 8, color="#333333")  # fmt: skip
         img01 = windowed(rec.decoded)
         plain = _shrink(composite(img01, None, 0.0))
-        over = _shrink(composite(img01, rec.heat, opacity, cmap))
+        over = _shrink(composite(img01, rec.heat, opacity, colormap))
         gap = 30.0
         box_w = (self.w - gap) / 2
         box_h = self.h * 0.45
@@ -189,8 +189,8 @@ class ReportWriter:
             drawn = max(drawn, rect.height())
         y += drawn + 36
         # colour bar under the overlay
-        bar = colormap_rgb(cmap)[None, :, :].repeat(12, axis=0)
-        self.painter.drawImage(QRectF(box_w + gap, y, box_w * 0.8, 16), _qimage(bar))
+        bar = _qimage(colour_bar(colormap))
+        self.painter.drawImage(QRectF(box_w + gap, y, box_w * 0.8, 16), bar)
         self._text(QRectF(box_w + gap, y + 18, box_w * 0.8, 20), "low", 7)
         self._text(QRectF(box_w + gap, y + 18, box_w * 0.8, 20), "high attention", 7,
                    align=Qt.AlignmentFlag.AlignRight)  # fmt: skip
@@ -298,6 +298,7 @@ def write_report(
     pages: Iterable[Record],
     opacity: float,
     cam_method: str,
+    colormap: str = DEFAULT_COLORMAP,
     progress: Callable[[int, int], None] | None = None,
     min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
 ) -> int:
@@ -307,7 +308,8 @@ def write_report(
         w.cover(folder=folder, reviewer=reviewer, rows=first_pass, cam_method=cam_method)
         attention: dict[str, dict] = {}
         for k, rec in enumerate(pages):
-            w.image_page(rec, opacity=opacity, cam_method=cam_method, min_lung_share=min_lung_share)
+            w.image_page(rec, opacity=opacity, cam_method=cam_method, colormap=colormap,
+                         min_lung_share=min_lung_share)  # fmt: skip
             attention[rec.rel_path] = rec.attention
             if progress:
                 progress(k + 1, len(first_pass))

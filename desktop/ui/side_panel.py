@@ -1,6 +1,13 @@
-"""Right-hand panel: probabilities, heatmap controls, the reviewer's decision and note."""
+"""Right-hand panel: probabilities, heatmap controls, the reviewer's decision and note.
+
+The heatmap controls show the opacity, colormap, CAM method and class of a
+:class:`~desktop.view_state.ViewState` (:meth:`SidePanel.apply`) and report
+changes in its units: opacity as a fraction 0-1, names as the state's keys.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,9 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.folder_model import format_probability
-from desktop.ui.image_view import COLORMAPS
+from desktop.overlay import COLORMAPS
+from desktop.view_state import ViewState
+from export.cam import METHODS
 
-CAM_METHODS = (("Grad-CAM", "gradcam"), ("Grad-CAM++", "gradcam++"), ("HiResCAM", "hirescam"))
+OPACITY_STEPS = 100  # slider positions per full opacity
 
 
 class NoteEdit(QPlainTextEdit):
@@ -35,7 +44,7 @@ class NoteEdit(QPlainTextEdit):
 
 
 class SidePanel(QWidget):
-    opacity_changed = Signal(int)
+    opacity_changed = Signal(float)  # 0..1
     heatmap_toggled = Signal(bool)
     colormap_changed = Signal(str)
     cam_choice_changed = Signal()
@@ -70,11 +79,11 @@ class SidePanel(QWidget):
         form.addRow(self.show_heatmap)
         row = QHBoxLayout()
         self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(40)
-        self.opacity_label = QLabel("40 %")
-        self.opacity.valueChanged.connect(lambda v: self.opacity_label.setText(f"{v} %"))
-        self.opacity.valueChanged.connect(self.opacity_changed)
+        self.opacity.setRange(0, OPACITY_STEPS)
+        self.opacity_label = QLabel("")
+        self.opacity.valueChanged.connect(self._opacity_moved)
+        self.opacity.setValue(round(ViewState().opacity * OPACITY_STEPS))
+        self._opacity_moved(self.opacity.value())
         row.addWidget(self.opacity, 1)
         row.addWidget(self.opacity_label)
         form.addRow("Opacity", row)
@@ -87,7 +96,7 @@ class SidePanel(QWidget):
         self.cam_class.currentIndexChanged.connect(lambda _i: self.cam_choice_changed.emit())
         form.addRow("For class", self.cam_class)
         self.cam_method = QComboBox()
-        for label, key in CAM_METHODS:
+        for key, label in METHODS.items():
             self.cam_method.addItem(label, key)
         self.cam_method.currentIndexChanged.connect(lambda _i: self.cam_choice_changed.emit())
         form.addRow("Method", self.cam_method)
@@ -126,6 +135,48 @@ class SidePanel(QWidget):
         rlay.addWidget(save)
         lay.addWidget(rev)
         lay.addStretch(1)
+
+    # ---------------------------------------------------------------- view state
+
+    def _opacity_moved(self, value: int) -> None:
+        self.opacity_label.setText(f"{value * 100 // OPACITY_STEPS} %")
+        self.opacity_changed.emit(value / OPACITY_STEPS)
+
+    def opacity_fraction(self) -> float:
+        return self.opacity.value() / OPACITY_STEPS
+
+    def set_opacity(self, fraction: float) -> None:
+        """Move the slider (clamped to 0..1); emits ``opacity_changed`` when it moves."""
+        self.opacity.setValue(round(min(max(fraction, 0.0), 1.0) * OPACITY_STEPS))
+
+    def step_opacity(self, delta: float) -> None:
+        self.set_opacity(self.opacity_fraction() + delta)
+
+    def apply(self, state: ViewState) -> None:
+        """Show ``state``'s heatmap settings. Opacity and colormap emit their signals when
+        they change; a changed CAM method or class emits ``cam_choice_changed`` once. A
+        class index this bundle lacks shows the predicted class."""
+        self.set_opacity(state.opacity)
+        self.colormap.setCurrentText(state.colormap)
+        before = (self.cam_method.currentData(), self.cam_class.currentData())
+        for box, value in ((self.cam_method, state.cam_method), (self.cam_class, state.cam_class)):
+            box.blockSignals(True)
+            box.setCurrentIndex(max(0, box.findData(value)))
+            box.blockSignals(False)
+        if (self.cam_method.currentData(), self.cam_class.currentData()) != before:
+            self.cam_choice_changed.emit()
+
+    def to_state(self, base: ViewState) -> ViewState:
+        """``base`` with this panel's heatmap settings."""
+        return dataclasses.replace(
+            base,
+            opacity=self.opacity_fraction(),
+            colormap=self.colormap.currentText(),
+            cam_method=self.cam_method.currentData(),
+            cam_class=self.cam_class.currentData(),
+        )
+
+    # ---------------------------------------------------------------- results
 
     def set_classes(self, names: tuple[str, ...]) -> None:
         for b in self.bars.values():
