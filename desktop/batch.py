@@ -54,14 +54,20 @@ def write_known(path: Path, model_sha: str, known: dict[str, Known]) -> None:
     """JSON (no pickle): the app hands its results to an export child process."""
     rows = []
     for rel, k in known.items():
-        rows.append({
-            "path": rel, "size": k.file.size, "mtime_ns": k.file.mtime_ns,
-            "probabilities": None if k.probabilities is None else [float(p) for p in k.probabilities],
-            "error": k.error,
-            "attention": None if k.attention is None else k.attention.as_dict(),
-            "cam": None if k.cam is None else np.asarray(k.cam, np.float32).round(5).tolist(),
-            "cam_method": k.cam_method,
-        })  # fmt: skip
+        rows.append(
+            {
+                "path": rel,
+                "size": k.file.size,
+                "mtime_ns": k.file.mtime_ns,
+                "probabilities": None
+                if k.probabilities is None
+                else [float(p) for p in k.probabilities],
+                "error": k.error,
+                "attention": None if k.attention is None else k.attention.as_dict(),
+                "cam": None if k.cam is None else np.asarray(k.cam, np.float32).round(5).tolist(),
+                "cam_method": k.cam_method,
+            }
+        )
     doc = {"format": KNOWN_FORMAT, "format_version": 1, "model_sha256": model_sha, "files": rows}
     path.write_text(json.dumps(doc), encoding="utf-8")
 
@@ -168,12 +174,16 @@ def run_folder(
     files = scan(folder, only)
     reviews = read_reviews(Path(folder))
     keys = [FileKey.of(p) for p, _ in files]
-    usable = [known.get(rel) if known.get(rel) and known[rel].file == k else None
-              for (_p, rel), k in zip(files, keys, strict=True)]  # fmt: skip
+    usable = [
+        known.get(rel) if known.get(rel) and known[rel].file == k else None
+        for (_p, rel), k in zip(files, keys, strict=True)
+    ]
     needs = [keep_images or cam_method is not None or u is None for u in usable]
     ahead = 4  # decode a few files ahead, never the whole folder: memory stays flat
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(_decode, files[k][0], needs[k]) for k in range(min(ahead, len(files)))]
+        futures = [
+            pool.submit(_decode, files[k][0], needs[k]) for k in range(min(ahead, len(files)))
+        ]
         for k, (path, rel) in enumerate(files):
             decoded, err = futures[k].result()
             futures[k] = None  # let the decoded image go once used
@@ -204,8 +214,9 @@ def run_folder(
             yield page
 
 
-def _heatmap(lazy: _Lazy, image: ImageInput, res: ImageResult, method: str,
-             u: Known | None) -> Heatmap:  # fmt: skip
+def _heatmap(
+    lazy: _Lazy, image: ImageInput, res: ImageResult, method: str, u: Known | None
+) -> Heatmap:
     """The page's heatmap (predicted class): the app's CAM when it has one, and the list's
     attention figure (float32 Grad-CAM), computed only when not known."""
     from export.cam import onto_image
@@ -215,9 +226,19 @@ def _heatmap(lazy: _Lazy, image: ImageInput, res: ImageResult, method: str,
     cls = int(res.predicted_index)
     if u is not None and u.cam is not None and u.cam_method == method:
         att, _c, lungs, markers = attention_for(image, u.cam, m.input)
-        heat = Heatmap(u.cam, onto_image(u.cam, image.size, m.input, MAX_OVERLAY_SIDE),
-                       image.size, cls, method, m.savedmodel.cam_layer, "reused from the app",
-                       res.probabilities, att, lungs, markers)  # fmt: skip
+        heat = Heatmap(
+            u.cam,
+            onto_image(u.cam, image.size, m.input, MAX_OVERLAY_SIDE),
+            image.size,
+            cls,
+            method,
+            m.savedmodel.cam_layer,
+            "reused from the app",
+            res.probabilities,
+            att,
+            lungs,
+            markers,
+        )
     else:
         heat = explain(lazy.runner, image, cls, method, exact=method == ATTENTION_METHOD)
     if u is not None and u.attention is not None:
@@ -225,8 +246,9 @@ def _heatmap(lazy: _Lazy, image: ImageInput, res: ImageResult, method: str,
     elif method == ATTENTION_METHOD:
         attention = heat.attention
     else:  # the flag is the app list's measure
-        attention = explain(lazy.runner, image, cls, ATTENTION_METHOD, overlay=False,
-                            exact=True).attention  # fmt: skip
+        attention = explain(
+            lazy.runner, image, cls, ATTENTION_METHOD, overlay=False, exact=True
+        ).attention
     from dataclasses import replace
 
     return replace(heat, attention=attention)

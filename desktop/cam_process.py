@@ -46,8 +46,9 @@ def _serve(conn) -> None:
                 )
             from export.explain import explain
 
-            heat = explain(runner, job.image, job.class_index, job.method,
-                           overlay=job.overlay, exact=job.exact)  # fmt: skip
+            heat = explain(
+                runner, job.image, job.class_index, job.method, overlay=job.overlay, exact=job.exact
+            )
             conn.send(heat if job.overlay else heat.numbers_only())
         except Exception as exc:
             conn.send(CamFailure(f"{type(exc).__name__}: {exc}", traceback.format_exc()))

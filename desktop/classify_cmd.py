@@ -25,12 +25,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD)
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the PNGs (0-1)")
-    p.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
-                   help=f"heatmap colours in the PNGs (default {DEFAULT_COLORMAP})")  # fmt: skip
+    p.add_argument(
+        "--colormap",
+        choices=COLORMAPS,
+        default=DEFAULT_COLORMAP,
+        help=f"heatmap colours in the PNGs (default {DEFAULT_COLORMAP})",
+    )
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument("--min-lung-share", type=float, default=DEFAULT_MIN_LUNG_SHARE,
-                   help="with --heatmaps: flag below this share (0-1) of heatmap in the lungs")  # fmt: skip
+    p.add_argument(
+        "--min-lung-share",
+        type=float,
+        default=DEFAULT_MIN_LUNG_SHARE,
+        help="with --heatmaps: flag below this share (0-1) of heatmap in the lungs",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
+    p.add_argument("--reuse", metavar="JSON", help=argparse.SUPPRESS)  # the app's results
 
 
 ATTENTION_COLUMNS = ("lung_share", "border_share", "marker_share", "looked_outside_lungs")
@@ -42,7 +51,8 @@ def attention_columns(att: dict | None, min_lung_share: float) -> list[str]:
 
     if att is None:
         return [""] * len(ATTENTION_COLUMNS)
-    shares = ["" if att.get(k) is None else f"{att[k]:.4f}" for k in ATTENTION_COLUMNS[:3]]
+    values = (att.lung_share, att.border_share, att.marker_share)
+    shares = ["" if v is None else f"{v:.4f}" for v in values]
     return [*shares, "yes" if flag(att, min_lung_share) else "no"]
 
 
@@ -54,20 +64,21 @@ def review_columns(r) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from desktop.batch import run_folder
+    from desktop.batch import read_known, run_folder
     from desktop.errors import check_fraction, check_output
     from desktop.overlay import composite
-    from export.bundle import load_bundle
     from export.image_input import windowed
     from export.progress import throttled_progress
+    from export.results import Bundle
 
     out = Path(args.out)
     check_output(out, args.force)
     check_fraction("--opacity", args.opacity)
     check_fraction("--min-lung-share", args.min_lung_share)
-    manifest = load_bundle(args.bundle)
-    names = manifest.class_names
-    sha = manifest.files[manifest.onnx.file][:16]
+    bundle = Bundle.open(args.bundle)
+    manifest, names = bundle.manifest, bundle.class_names
+    sha = bundle.onnx_sha256[:16]
+    known = read_known(args.reuse, bundle.onnx_sha256) if args.reuse else None
     heat_dir = Path(args.heatmaps) if args.heatmaps else None
     if heat_dir:
         heat_dir.mkdir(parents=True, exist_ok=True)
@@ -76,24 +87,57 @@ def run(args: argparse.Namespace) -> int:
     progress = throttled_progress("classify")
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", "status", "error", "predicted", *[f"p_{n}" for n in names], "model", "bundle_sha256",
-                "provider", "reviewer_decision", "reviewer_class", "reviewer", "reviewed_at", "note",
-                *(ATTENTION_COLUMNS if heat_dir else ())])  # fmt: skip
+    w.writerow(
+        [
+            "path",
+            "status",
+            "error",
+            "predicted",
+            *[f"p_{n}" for n in names],
+            "model",
+            "bundle_sha256",
+            "provider",
+            "reviewer_decision",
+            "reviewer_class",
+            "reviewer",
+            "reviewed_at",
+            "note",
+            *(ATTENTION_COLUMNS if heat_dir else ()),
+        ]
+    )
     n = n_err = 0
-    gen = run_folder(args.folder, args.bundle, cam_method=args.cam_method if heat_dir else None,
-                     prefer=args.provider, progress=progress)  # fmt: skip
-    for rec in gen:
+    gen = run_folder(
+        args.folder,
+        bundle,
+        cam_method=args.cam_method if heat_dir else None,
+        prefer=args.provider,
+        progress=progress,
+        known=known,
+    )
+    for page in gen:
+        rec = page.result
         n += 1
         n_err += rec.status != "ok"
         probs = [] if rec.probabilities is None else [f"{float(p):.6f}" for p in rec.probabilities]
-        w.writerow([rec.rel_path, rec.status, rec.error, rec.predicted(names),
-                    *(probs or [""] * len(names)), manifest.model_name, sha, rec.provider,
-                    *review_columns(rec.review),
-                    *(attention_columns(rec.attention, args.min_lung_share) if heat_dir else ())])  # fmt: skip
-        if heat_dir and rec.decoded is not None:
+        w.writerow(
+            [
+                rec.rel_path,
+                rec.status,
+                rec.error or "",
+                rec.predicted(names) or "",
+                *(probs or [""] * len(names)),
+                manifest.model_name,
+                sha,
+                rec.provider,
+                *review_columns(rec.review),
+                *(attention_columns(rec.attention, args.min_lung_share) if heat_dir else ()),
+            ]
+        )
+        if heat_dir and page.decoded is not None:
             import cv2
 
-            rgb = composite(windowed(rec.decoded), rec.heat, args.opacity, args.colormap)
+            heat = page.heatmap.overlay if page.heatmap is not None else None
+            rgb = composite(windowed(page.decoded), heat, args.opacity, args.colormap)
             ok, png = cv2.imencode(".png", rgb[..., ::-1])
             if not ok:
                 raise OSError(f"could not encode the heatmap PNG for {rec.rel_path}")
@@ -101,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(target, png.tobytes())
     atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
-    print(f"classify: {n} files ({n_err} unreadable) in {time.perf_counter() - t0:.1f} s -> {out}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"classify: {n} files ({n_err} unreadable) in {time.perf_counter() - t0:.1f} s -> {out}",
+        file=sys.stderr,
+    )
     return 0

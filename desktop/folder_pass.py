@@ -81,8 +81,9 @@ def classify_items(
         if cache:
             known = []
             for i, it in enumerate(items):
-                att = cache.get_attention(it.rel_path, it.file.size, it.file.mtime_ns, sha,
-                                          ATTENTION_METHOD)  # fmt: skip
+                att = cache.get_attention(
+                    it.rel_path, it.file.size, it.file.mtime_ns, sha, ATTENTION_METHOD
+                )
                 if att is not None:
                     known.append((i, att))
             if known:
@@ -107,8 +108,11 @@ def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
             results = [f.result() for f in pending]
             pending = submit(batches[k + 1]) if k + 1 < len(batches) else []
             good = [(i, r[0]) for i, r in zip(batch, results, strict=True) if r[0] is not None]
-            out = [Classified(i, None, r[1]) for i, r in zip(batch, results, strict=True)
-                   if r[0] is None]  # fmt: skip
+            out = [
+                Classified(i, None, r[1])
+                for i, r in zip(batch, results, strict=True)
+                if r[0] is None
+            ]
             keep = {i for i, r in zip(batch, results, strict=True) if r[2]}
             if good:
                 x = to_model_tensor(np.stack([g.model_gray for _, g in good]), spec)
@@ -116,7 +120,18 @@ def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
                     out.append(Classified(i, p, None, image if kept < KEEP_IMAGES else None))
                     kept += 1
             if cache:
-                cache.put_many([(items[c.index].rel_path, items[c.index].file.size,
-                                 items[c.index].file.mtime_ns, sha, c.probabilities, c.error)
-                                for c in out if c.index in keep])  # fmt: skip
+                cache.put_many(
+                    [
+                        (
+                            items[c.index].rel_path,
+                            items[c.index].file.size,
+                            items[c.index].file.mtime_ns,
+                            sha,
+                            c.probabilities,
+                            c.error,
+                        )
+                        for c in out
+                        if c.index in keep
+                    ]
+                )
             yield Batch(tuple(out), from_cache=False)

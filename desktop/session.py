@@ -121,9 +121,18 @@ class ReviewSession:
         if self.bundle is None or self.manifest is None:
             return []
         return [
-            AttentionRequest(self.bundle, self.model_sha, self.attention_pass, i, e.rel_path,
-                             e.path, e.key or FileKey.of(e.path), int(e.predicted_index),
-                             self._images.get(i), self.manifest.input)  # fmt: skip
+            AttentionRequest(
+                self.bundle,
+                self.model_sha,
+                self.attention_pass,
+                i,
+                e.rel_path,
+                e.path,
+                e.key or FileKey.of(e.path),
+                int(e.predicted_index),
+                self._images.get(i),
+                self.manifest.input,
+            )
             for i, e in enumerate(self.entries)
             if e.probabilities is not None and e.attention is None
         ]
@@ -131,8 +140,12 @@ class ReviewSession:
     def apply_attention(self, done: AttentionDone) -> AttentionUpdate:
         req = done.request
         i = req.index
-        if (req.pass_id != self.attention_pass or i >= len(self.entries)
-                or self.entries[i].rel_path != req.rel_path or self.entries[i].key != req.file):
+        if (
+            req.pass_id != self.attention_pass
+            or i >= len(self.entries)
+            or self.entries[i].rel_path != req.rel_path
+            or self.entries[i].key != req.file
+        ):
             return AttentionUpdate(None)  # another folder, model or file version by now
         self._images.pop(i, None)
         self.entries[i].attention = done.attention
@@ -158,11 +171,17 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ rows
 
-    def rows(self, filter_name: str, sort_name: str, uncertain_below: float,
-             min_lung_share: float) -> list[int]:  # fmt: skip
-        return visible_rows(self.entries, self.class_names, filter_name=filter_name,
-                            sort_name=sort_name, uncertain_below=uncertain_below,
-                            min_lung_share=min_lung_share)  # fmt: skip
+    def rows(
+        self, filter_name: str, sort_name: str, uncertain_below: float, min_lung_share: float
+    ) -> list[int]:
+        return visible_rows(
+            self.entries,
+            self.class_names,
+            filter_name=filter_name,
+            sort_name=sort_name,
+            uncertain_below=uncertain_below,
+            min_lung_share=min_lung_share,
+        )
 
     # ------------------------------------------------------------------ reviews
 
@@ -181,9 +200,13 @@ class ReviewSession:
             decision = "agree"
         try:
             e.review = self.store.set_decision(
-                e.rel_path, decision, reviewer=reviewer, reviewer_class=reviewer_class,
-                ai_class=ai, ai_probability=e.confidence,
-            )  # fmt: skip
+                e.rel_path,
+                decision,
+                reviewer=reviewer,
+                reviewer_class=reviewer_class,
+                ai_class=ai,
+                ai_probability=e.confidence,
+            )
         except Exception as exc:
             return f"Could not save the review: {exc}"
         from desktop.folder_model import review_status

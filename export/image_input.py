@@ -14,12 +14,11 @@ MONOCHROME1 inversion) -> robust percentile window to [0, 1] -> area resize
 
 from __future__ import annotations
 
-from collections import Counter
-
 import io
 import os
 import struct
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any

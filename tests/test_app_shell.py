@@ -256,8 +256,16 @@ def test_attention_results_late_stale_or_failing(qtbot, tmp_path):
     emit = w.heatmaps.cam.attention_done.emit
 
     def done(i, att, failed=False, pass_id=None, rel=None):
-        req = AttentionRequest(tmp_path, "sha", s.attention_pass if pass_id is None else pass_id,
-                               i, rel or f"{i}.png", tmp_path / f"{i}.png", FileKey(1, i), 1)
+        req = AttentionRequest(
+            tmp_path,
+            "sha",
+            s.attention_pass if pass_id is None else pass_id,
+            i,
+            rel or f"{i}.png",
+            tmp_path / f"{i}.png",
+            FileKey(1, i),
+            1,
+        )
         emit(AttentionDone(req, att, failed))
 
     low = Attention(0.1, 0.5, 0.4, "estimated")

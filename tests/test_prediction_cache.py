@@ -66,17 +66,18 @@ def test_probabilities_never_print_as_certain():
 
 def test_attention_cached_per_file_model_and_method(tmp_path):
     c = PredictionCache(tmp_path / "p.sqlite")
-    att = {
-        "lung_share": 0.31,
-        "border_share": 0.4,
-        "marker_share": 0.2,
-        "lung_mask_source": "estimated",
-    }
+    att = Attention(0.31, 0.4, 0.2, "estimated")
     c.put_attention("a.png", 10, 5, "sha1", "gradcam", att)
     assert c.get_attention("a.png", 10, 5, "sha1", "gradcam") == att
     assert c.get_attention("a.png", 10, 6, "sha1", "gradcam") is None  # file changed
     assert c.get_attention("a.png", 10, 5, "sha2", "gradcam") is None  # other model
     assert c.get_attention("a.png", 10, 5, "sha1", "hirescam") is None
+    failed = Attention.not_checked("Grad-CAM failed")  # "not judged" survives the round trip
+    c.put_attention("b.png", 1, 1, "sha1", "gradcam", failed)
+    back = c.get_attention("b.png", 1, 1, "sha1", "gradcam")
+    assert back == failed and not back.judged
+    c._db.execute("UPDATE attention SET attention = '[1, 2]' WHERE rel_path = 'b.png'")
+    assert c.get_attention("b.png", 1, 1, "sha1", "gradcam") is None  # damaged: recompute
     c.close()
 
 

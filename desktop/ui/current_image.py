@@ -54,6 +54,7 @@ class CurrentImage(QObject):
         self.decoded: DecodedImage | None = None
         self.input: ImageInput | None = None
         self._gen = 0
+        self._preparing = -1  # generation whose ImageInput is being made
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxr-display")
         self._loaded.connect(self._on_loaded)
         self._input_ready.connect(self._on_input)
@@ -102,8 +103,10 @@ class CurrentImage(QObject):
         self.view.fit()
         self.update_warning(None)
         m = decoded.meta
-        self.message.emit(f"{e.rel_path} — {m.width}×{m.height}, {m.bit_depth}-bit "
-                          f"{m.source_format.upper()} {m.photometric}")  # fmt: skip
+        self.message.emit(
+            f"{e.rel_path} — {m.width}×{m.height}, {m.bit_depth}-bit "
+            f"{m.source_format.upper()} {m.photometric}"
+        )
         if inp is None:
             self.prepare_input()
         self.shown.emit()
@@ -112,8 +115,13 @@ class CurrentImage(QObject):
         """The model input of the shown pixels, once the model's input spec is known."""
         if self.decoded is None or self.input is not None or self.session.manifest is None:
             return
+        if self._preparing == self._gen:  # already on its way
+            return
+        self._preparing = self._gen
         gen, decoded, spec = self._gen, self.decoded, self.session.manifest.input
-        self._pool.submit(lambda: self._input_ready.emit(gen, ImageInput.from_decoded(decoded, spec)))
+        self._pool.submit(
+            lambda: self._input_ready.emit(gen, ImageInput.from_decoded(decoded, spec))
+        )
 
     def _on_input(self, gen: int, inp: ImageInput) -> None:
         if gen == self._gen and self.decoded is not None:
@@ -127,11 +135,16 @@ class CurrentImage(QObject):
         self.view.set_overlay_visible(side.show_heatmap.isChecked())
         names = self.session.class_names
         name = names[heat.class_index] if heat.class_index < len(names) else heat.class_index
-        p = heat.probabilities[heat.class_index] if heat.class_index < len(heat.probabilities) else None
+        p = (
+            heat.probabilities[heat.class_index]
+            if heat.class_index < len(heat.probabilities)
+            else None
+        )
         prob = f" ({p:.1%})" if p is not None else ""
         prec = f", {heat.precision}" if heat.precision else ""
-        side.cam_status.setText(f"{side.cam_method.currentText()} for {name}{prob}, "
-                                f"layer {heat.layer}{prec}")  # fmt: skip
+        side.cam_status.setText(
+            f"{side.cam_method.currentText()} for {name}{prob}, layer {heat.layer}{prec}"
+        )
         self.view.set_outline(heat.lung_mask, heat.marker_mask, heat.image_size)
         e = self.session.entries[self.session.current]
         # the list's float32 figure when this is its measure, so panel, list and report agree

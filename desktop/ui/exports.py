@@ -59,23 +59,57 @@ class ExportController(QObject):
             heat = self.heatmaps.cached(key) if key is not None else None
             if heat is not None:
                 cam = heat.cam
-            out[e.rel_path] = Known(e.key or FileKey.of(e.path), e.probabilities, e.error,
-                                    e.attention, cam, cam_method if cam is not None else None)  # fmt: skip
+            out[e.rel_path] = Known(
+                e.key or FileKey.of(e.path),
+                e.probabilities,
+                e.error,
+                e.attention,
+                cam,
+                cam_method if cam is not None else None,
+            )
         return out
 
-    def report(self, path: str, *, only: list[str] | None, opacity: float, colormap: str,
-               cam_method: str, reviewer: str, min_lung_share: float) -> None:  # fmt: skip
-        args = ["report", "--out", path, "--opacity", f"{opacity:.2f}",
-                "--colormap", colormap, "--reviewer", reviewer]  # fmt: skip
+    def report(
+        self,
+        path: str,
+        *,
+        only: list[str] | None,
+        opacity: float,
+        colormap: str,
+        cam_method: str,
+        reviewer: str,
+        min_lung_share: float,
+    ) -> None:
+        args = [
+            "report",
+            "--out",
+            path,
+            "--opacity",
+            f"{opacity:.2f}",
+            "--colormap",
+            colormap,
+            "--reviewer",
+            reviewer,
+        ]
         for rel in only or []:
             args += ["--only", rel]
         self._run(args, path, cam_method, min_lung_share)
 
-    def csv(self, path: str, *, opacity: float, colormap: str, cam_method: str,
-            min_lung_share: float) -> None:  # fmt: skip
+    def csv(
+        self, path: str, *, opacity: float, colormap: str, cam_method: str, min_lung_share: float
+    ) -> None:
         heat = str(Path(path).with_suffix("")) + "-heatmaps"
-        args = ["classify", "--out", path, "--heatmaps", heat, "--opacity", f"{opacity:.2f}",
-                "--colormap", colormap]  # fmt: skip
+        args = [
+            "classify",
+            "--out",
+            path,
+            "--heatmaps",
+            heat,
+            "--opacity",
+            f"{opacity:.2f}",
+            "--colormap",
+            colormap,
+        ]
         self._run(args, path, cam_method, min_lung_share)
 
     def _run(self, args: list[str], target: str, cam_method: str, min_lung_share: float) -> None:
@@ -90,8 +124,18 @@ class ExportController(QObject):
             self._reuse.unlink(missing_ok=True)
             self._reuse = None
         cmd, *rest = args
-        full = [cmd, str(s.folder), "--bundle", str(s.bundle), *rest, "--force",
-                "--cam-method", cam_method, "--min-lung-share", f"{min_lung_share:.3f}"]  # fmt: skip
+        full = [
+            cmd,
+            str(s.folder),
+            "--bundle",
+            str(s.bundle),
+            *rest,
+            "--force",
+            "--cam-method",
+            cam_method,
+            "--min-lung-share",
+            f"{min_lung_share:.3f}",
+        ]
         if self._reuse is not None:
             full += ["--reuse", str(self._reuse)]
         self._start(full, target)

@@ -104,8 +104,12 @@ class FileList(QObject):
     def refresh(self) -> None:
         s, st = self.session, self.state
         keep = s.current
-        self.rows = s.rows(self.filter_box.currentText(), self.sort_box.currentText(),
-                           st.uncertain_below, st.min_lung_share)  # fmt: skip
+        self.rows = s.rows(
+            self.filter_box.currentText(),
+            self.sort_box.currentText(),
+            st.uncertain_below,
+            st.min_lung_share,
+        )
         self.model.reset(s.entries, self.rows, s.class_names)
         if keep is not None and keep in self.rows:
             self._set_row(self.rows.index(keep))

@@ -10,8 +10,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop.folder_model import format_probability, review_status
-from export.results import ImageResult
 from export.attention import describe
+from export.results import ImageResult
 
 HEADERS = ("File", "AI", "p", "Lungs", "Review")
 LOW = QColor("#b07800")
@@ -28,7 +28,9 @@ class FileTableModel(QAbstractTableModel):
         self.uncertain_below = uncertain_below
         self.min_lung_share = min_lung_share
 
-    def reset(self, entries: list[ImageResult], rows: list[int], class_names: tuple[str, ...]) -> None:
+    def reset(
+        self, entries: list[ImageResult], rows: list[int], class_names: tuple[str, ...]
+    ) -> None:
         self.beginResetModel()
         self.entries, self.rows, self.class_names = entries, rows, class_names
         self.endResetModel()

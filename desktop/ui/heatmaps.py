@@ -141,9 +141,14 @@ class HeatmapController(QObject):
 
                 self._store_cache = PredictionCache(s.cache_path)
             f = done.request.file
-            self._store_cache.put_attention(done.request.rel_path, f.size, f.mtime_ns,
-                                            done.request.model_sha, ATTENTION_METHOD,
-                                            done.attention)  # fmt: skip
+            self._store_cache.put_attention(
+                done.request.rel_path,
+                f.size,
+                f.mtime_ns,
+                done.request.model_sha,
+                ATTENTION_METHOD,
+                done.attention,
+            )
         except Exception as exc:  # a cache is worth a retry next time, never an error dialog
             log.warning("attention not cached: %s", exc)
 

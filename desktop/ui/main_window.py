@@ -102,7 +102,9 @@ class MainWindow(QMainWindow):
         self.status = StatusWidgets(self.statusBar())
         self.progress, self.provider_label = self.status.progress, self.status.provider
         self.attention_label = self.status.attention
-        self.statusBar().showMessage("Open a folder of chest X-ray images (PNG, JPEG, TIFF, DICOM).")
+        self.statusBar().showMessage(
+            "Open a folder of chest X-ray images (PNG, JPEG, TIFF, DICOM)."
+        )
 
         self._wire()
         self.menus = MenuController(self)
@@ -342,8 +344,10 @@ class MainWindow(QMainWindow):
     def _classified(self) -> None:
         self.progress.setVisible(False)
         n_err = sum(e.error is not None for e in self.session.entries)
-        self.statusBar().showMessage(f"Classified {len(self.session.entries)} images "
-                                     f"({n_err} unreadable) with {self.session.provider}")  # fmt: skip
+        self.statusBar().showMessage(
+            f"Classified {len(self.session.entries)} images "
+            f"({n_err} unreadable) with {self.session.provider}"
+        )
         self.classification_finished.emit()
         self.files.refresh()
         self.heatmaps.queue_attention()
@@ -367,9 +371,14 @@ class MainWindow(QMainWindow):
 
     def _request_heatmap(self) -> None:
         i, image = self.session.current, self.image.input
-        if i is not None and image is not None and self.image.index == i:
-            self.heatmaps.request(i, image, self.side.cam_class.currentData(),
-                                  self.state.cam_method)  # fmt: skip
+        if i is None or self.image.index != i:
+            return
+        if image is None:  # the model's input spec came after the pixels: made, then shown
+            self.image.prepare_input()
+        else:
+            self.heatmaps.request(
+                i, image, self.side.cam_class.currentData(), self.state.cam_method
+            )
 
     def _cam_choice_changed(self) -> None:
         self.state = self.side.to_state(self.state)
@@ -414,9 +423,15 @@ class MainWindow(QMainWindow):
         self.reviews.commit_note()
         if self.exports.ready():
             st = self.state
-            self.exports.report(path, only=only, opacity=st.opacity, colormap=st.colormap,
-                                cam_method=st.cam_method, reviewer=self.reviews.reviewer,
-                                min_lung_share=st.min_lung_share)  # fmt: skip
+            self.exports.report(
+                path,
+                only=only,
+                opacity=st.opacity,
+                colormap=st.colormap,
+                cam_method=st.cam_method,
+                reviewer=self.reviews.reviewer,
+                min_lung_share=st.min_lung_share,
+            )
 
     def export_csv(self) -> None:
         from desktop.ui.export_dialogs import ask_csv_path
@@ -427,8 +442,13 @@ class MainWindow(QMainWindow):
     def export_csv_to(self, path: str) -> None:
         if self.exports.ready():
             st = self.state
-            self.exports.csv(path, opacity=st.opacity, colormap=st.colormap,
-                             cam_method=st.cam_method, min_lung_share=st.min_lung_share)  # fmt: skip
+            self.exports.csv(
+                path,
+                opacity=st.opacity,
+                colormap=st.colormap,
+                cam_method=st.cam_method,
+                min_lung_share=st.min_lung_share,
+            )
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -440,4 +460,3 @@ class MainWindow(QMainWindow):
             if p.is_dir() or p.is_file():
                 self.open_folder(p if p.is_dir() else p.parent)
                 return
-

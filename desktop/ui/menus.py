@@ -133,8 +133,9 @@ class MenuController(QObject):
 
     def ask_reviewer(self) -> None:
         w = self.w
-        name, ok = QInputDialog.getText(w, "Reviewer", "Your name (stored with every decision):",
-                                        text=w.reviews.reviewer)  # fmt: skip
+        name, ok = QInputDialog.getText(
+            w, "Reviewer", "Your name (stored with every decision):", text=w.reviews.reviewer
+        )
         if ok and name.strip():
             w.set_reviewer(name.strip())
 
@@ -148,15 +149,21 @@ class MenuController(QObject):
             "Attention threshold",
             "Flag an image when less than this share (%) of the predicted class's heatmap\n"
             "lies in the lung field (Grad-CAM; default 50 %):",
-            self.w.state.min_lung_share, 0, 100, self.w.set_min_lung_share,
-        )  # fmt: skip
+            self.w.state.min_lung_share,
+            0,
+            100,
+            self.w.set_min_lung_share,
+        )
 
     def ask_uncertain_below(self) -> None:
         self._ask_percent(
             "Low-confidence band",
             "Mark the AI result uncertain when its top probability (calibrated, %) is below:",
-            self.w.state.uncertain_below, 34, 99, self.w.set_uncertain_below,
-        )  # fmt: skip
+            self.w.state.uncertain_below,
+            34,
+            99,
+            self.w.set_uncertain_below,
+        )
 
     def show_model_card(self) -> None:
         from desktop.model_card import model_card_html

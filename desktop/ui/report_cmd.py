@@ -23,25 +23,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="model bundle folder")
     p.add_argument("--out", required=True, help="PDF file to write")
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0-1 (default 0.5)")
-    p.add_argument("--colormap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
-                   help=f"heatmap colours and colour bar (default {DEFAULT_COLORMAP})")  # fmt: skip
+    p.add_argument(
+        "--colormap",
+        choices=COLORMAPS,
+        default=DEFAULT_COLORMAP,
+        help=f"heatmap colours and colour bar (default {DEFAULT_COLORMAP})",
+    )
     p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD)
     p.add_argument("--reviewer", default=None, help="name on the cover (default: the OS user)")
-    p.add_argument("--only", action="append", default=None, metavar="REL_PATH",
-                   help="include only this file (relative to FOLDER); repeat for several")  # fmt: skip
+    p.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="REL_PATH",
+        help="include only this file (relative to FOLDER); repeat for several",
+    )
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument("--min-lung-share", type=float, default=DEFAULT_MIN_LUNG_SHARE,
-                   help="flag an image when less of its heatmap than this (0-1) is in the lungs")  # fmt: skip
+    p.add_argument(
+        "--min-lung-share",
+        type=float,
+        default=DEFAULT_MIN_LUNG_SHARE,
+        help="flag an image when less of its heatmap than this (0-1) is in the lungs",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing PDF")
+    p.add_argument("--reuse", metavar="JSON", help=argparse.SUPPRESS)  # the app's results
 
 
 def run(args: argparse.Namespace) -> int:
-    from desktop.batch import run_folder
+    from desktop.batch import read_known, run_folder
     from desktop.errors import CliError, check_fraction, check_output
     from desktop.review_store import default_reviewer
     from export.atomic import atomic_temp_path
-    from export.bundle import load_bundle
     from export.progress import throttled_progress
+    from export.results import Bundle
 
     out = Path(args.out)
     check_output(out, args.force)
@@ -54,27 +68,69 @@ def run(args: argparse.Namespace) -> int:
     from desktop.ui.report_pdf import write_report
 
     app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # fonts for the PDF writer
-    manifest = load_bundle(args.bundle)
+    bundle = Bundle.open(args.bundle)  # verified once for both passes
+    manifest = bundle.manifest
     only = set(args.only) if args.only else None
     t0 = time.perf_counter()
-    first = list(run_folder(args.folder, args.bundle, only=only, prefer=args.provider))
+    known = read_known(args.reuse, bundle.onnx_sha256) if args.reuse else {}
+    # the cover needs every result before the first page: classify once (what the app
+    # handed over is not classified again), then draw the pages from those results
+    first = [
+        p.result
+        for p in run_folder(args.folder, bundle, only=only, prefer=args.provider, known=known)
+    ]
     if not first:
         raise CliError(f"no images in {args.folder}")
     progress = throttled_progress("report: page")
-    pages = run_folder(args.folder, args.bundle, cam_method=args.cam_method, only=only,
-                       keep_images=True, prefer=args.provider)  # fmt: skip
+    known.update({r.rel_path: _as_known(r, known.get(r.rel_path)) for r in first})
+    pages = run_folder(
+        args.folder,
+        bundle,
+        cam_method=args.cam_method,
+        only=only,
+        keep_images=True,
+        prefer=args.provider,
+        known=known,
+    )
     tmp = atomic_temp_path(out)
     try:
-        n = write_report(tmp, manifest, folder=Path(args.folder).resolve(),
-                         reviewer=args.reviewer or default_reviewer(), first_pass=first, pages=pages,
-                         opacity=args.opacity, colormap=args.colormap, cam_method=args.cam_method, progress=progress,
-                         min_lung_share=args.min_lung_share)  # fmt: skip
+        n = write_report(
+            tmp,
+            manifest,
+            folder=Path(args.folder).resolve(),
+            reviewer=args.reviewer or default_reviewer(),
+            first_pass=first,
+            pages=pages,
+            opacity=args.opacity,
+            colormap=args.colormap,
+            cam_method=args.cam_method,
+            progress=progress,
+            min_lung_share=args.min_lung_share,
+        )
         if tmp.stat().st_size == 0:
             raise OSError("the PDF writer produced an empty file")
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     del app
-    print(f"report: {n} pages, {len(first)} images in {time.perf_counter() - t0:.1f} s -> {out}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"report: {n} pages, {len(first)} images in {time.perf_counter() - t0:.1f} s -> {out}",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _as_known(result, before):
+    """A first-pass result as known for the page pass (keeping the app's CAM, if any)."""
+    from desktop.batch import Known
+    from export.results import FileKey
+
+    cam, method = (before.cam, before.cam_method) if before is not None else (None, None)
+    return Known(
+        result.key or FileKey.of(result.path),
+        result.probabilities,
+        result.error,
+        result.attention,
+        cam,
+        method,
+    )

@@ -18,13 +18,14 @@ import numpy as np
 from PySide6.QtCore import QMarginsF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
-from desktop.batch import Record
+from desktop.batch import Page
 from desktop.folder_model import format_probability
 from desktop.model_card import num
 from desktop.overlay import DEFAULT_COLORMAP, colour_bar, composite
-from export.attention import DEFAULT_MIN_LUNG_SHARE, describe, flag
+from export.attention import DEFAULT_MIN_LUNG_SHARE, Attention, describe, flag
 from export.bundle import Manifest
 from export.image_input import windowed
+from export.results import ImageResult
 
 DPI = 150
 MAX_IMAGE_SIDE = 900
@@ -102,7 +103,9 @@ class ReportWriter:
 
     # ------------------------------------------------------------------ pages
 
-    def cover(self, *, folder: Path, reviewer: str, rows: list[Record], cam_method: str) -> None:
+    def cover(
+        self, *, folder: Path, reviewer: str, rows: list[ImageResult], cam_method: str
+    ) -> None:
         self._new_page()
         m = self.manifest
         names = m.class_names
@@ -155,25 +158,27 @@ class ReportWriter:
                               "not where disease is.", 8, color="#333333")  # fmt: skip
 
     def image_page(
-        self, rec: Record, *, opacity: float, cam_method: str, colormap: str = DEFAULT_COLORMAP,
+        self, page: Page, *, opacity: float, cam_method: str, colormap: str = DEFAULT_COLORMAP,
         min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
     ) -> None:  # fmt: skip
         self._new_page()
         names = self.manifest.class_names
         y = 60.0
+        rec = page.result
         y = self._line(y, rec.rel_path, 12, bold=True)
         size_kb = rec.path.stat().st_size / 1024 if rec.path.exists() else float("nan")
-        if rec.decoded is None:
+        if page.decoded is None:
             self._line(
                 y, f"Could not be read: {rec.error}  ({size_kb:.0f} KB)", 10, color="#b00020"
             )
             return
-        meta = rec.decoded.meta
+        meta = page.decoded.meta
         y = self._line(y, f"{meta.width}×{meta.height} px, {meta.bit_depth}-bit {meta.source_format.upper()} "
                           f"{meta.photometric}, {size_kb:.0f} KB", 8, color="#333333")  # fmt: skip
-        img01 = windowed(rec.decoded)
+        img01 = windowed(page.decoded)
         plain = _shrink(composite(img01, None, 0.0))
-        over = _shrink(composite(img01, rec.heat, opacity, colormap))
+        heat = page.heatmap
+        over = _shrink(composite(img01, heat.overlay if heat else None, opacity, colormap))
         gap = 30.0
         box_w = (self.w - gap) / 2
         box_h = self.h * 0.45
@@ -223,7 +228,7 @@ class ReportWriter:
             )
         if r is not None and r.note:
             y = self._line(y, f"Note: {r.note}", 10)
-        cls_name = names[rec.cam_class] if rec.cam_class is not None else "—"
+        cls_name = names[heat.class_index] if heat is not None else "—"
         y = self._line(y + 4, f"Heatmap: {cam_method} for {cls_name}, layer {self.manifest.savedmodel.cam_layer}",
                        8, color="#333333")  # fmt: skip
         if rec.attention is not None:
@@ -232,7 +237,7 @@ class ReportWriter:
                        10 if flagged else 8, bold=flagged,
                        color="#b03a00" if flagged else "#333333")  # fmt: skip
 
-    def summary(self, rows: list[Record], attention: dict[str, dict] | None = None,
+    def summary(self, rows: list[ImageResult], attention: dict[str, Attention | None] | None = None,
                 min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> None:  # fmt: skip
         """The table of all files; ``attention`` (rel path -> shares) adds the lung column."""
         names = self.manifest.class_names
@@ -273,8 +278,8 @@ class ReportWriter:
                 else format_probability(float(np.max(rec.probabilities)), 0)
             )
             att = attention.get(rec.rel_path)
-            lung = "" if att is None or att.get("lung_share") is None else (
-                f"{'⚠ ' if flag(att, min_lung_share) else ''}{att['lung_share']:.0%}")  # fmt: skip
+            lung = "" if att is None or not att.judged else (
+                f"{'⚠ ' if flag(att, min_lung_share) else ''}{att.lung_share:.0%}")  # fmt: skip
             cells = [rec.rel_path, rec.predicted(names) if rec.status == "ok" else "error", p, lung,
                      review, (r.note if r else "") if rec.status == "ok" else rec.error]  # fmt: skip
             x = 0.0
@@ -294,8 +299,8 @@ def write_report(
     *,
     folder: Path,
     reviewer: str,
-    first_pass: list[Record],
-    pages: Iterable[Record],
+    first_pass: list[ImageResult],
+    pages: Iterable[Page],
     opacity: float,
     cam_method: str,
     colormap: str = DEFAULT_COLORMAP,
@@ -306,11 +311,11 @@ def write_report(
     w = ReportWriter(out, manifest)
     try:
         w.cover(folder=folder, reviewer=reviewer, rows=first_pass, cam_method=cam_method)
-        attention: dict[str, dict] = {}
+        attention: dict[str, Attention | None] = {}
         for k, rec in enumerate(pages):
             w.image_page(rec, opacity=opacity, cam_method=cam_method, colormap=colormap,
                          min_lung_share=min_lung_share)  # fmt: skip
-            attention[rec.rel_path] = rec.attention
+            attention[rec.result.rel_path] = rec.result.attention
             if progress:
                 progress(k + 1, len(first_pass))
         w.summary(first_pass, attention, min_lung_share)

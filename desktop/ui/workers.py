@@ -154,8 +154,15 @@ class CamService(QObject):
                 if not self._stop:
                     self.attention_done.emit(AttentionDone(req, Attention.not_checked(exc), True))
                 return
-        job = CamJob(str(req.bundle), req.model_sha, image, req.class_index, ATTENTION_METHOD,
-                     overlay=False, exact=True)  # fmt: skip
+        job = CamJob(
+            str(req.bundle),
+            req.model_sha,
+            image,
+            req.class_index,
+            ATTENTION_METHOD,
+            overlay=False,
+            exact=True,
+        )
         out = self._proc.compute(job)
         if isinstance(out, CamFailure):
             if not self._stop:
