@@ -51,14 +51,14 @@ demo-bundle: $(STAMP)
 	rm -rf resources/demo/bundle
 	cp -r build/demo-run/bundle resources/demo/bundle
 
-# Issue 6's experiment: a model trained where burned-in markers give the class away vs a clean
+# The shortcut experiment: a model trained where burned-in markers give the class away vs a clean
 # one, both audited on phantoms whose markers say nothing (about 7 minutes on 2 cores).
 shortcut-experiment: $(STAMP)
 	rm -rf build/shortcut-experiment build/shortcut-experiment.json
 	$(PY) -m training.shortcut_experiment --out build/shortcut-experiment \
 	  --json build/shortcut-experiment.json
 
-# Speed and memory against DESIGN.md's bars (JSON in build/; under 10 minutes here).
+# Speed and memory against the bars in benchmarks/__main__.py (JSON in build/; under 10 minutes here).
 bench: $(STAMP)
 	@mkdir -p build
 	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks --quick --json build/bench.json

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-#: DESIGN.md's bars (they supersede the looser ones of issue 7): key -> (comparison, bound)
+#: the bars each figure must meet (README's Figures table lists them): key -> (comparison, bound)
 BARS = {
     "ort_vs_tf": (">=", 1.5),
     "ort_vs_limit": ("<=", 1.1),

@@ -1,16 +1,37 @@
 """Where things live: bundled resources, and the user's data, settings and log folders.
 
-``CXR_REVIEW_HOME`` overrides everything (tests point it at a temporary
+The bundled resources are the repository's top-level ``resources/`` folder: in
+a checkout (editable install, or the source tree on ``sys.path``) it is read in
+place; a wheel ships it as the package ``cxr_review_resources``. Both are only
+ever read: the demo images are opened from a copy in the user data folder
+(:mod:`desktop.demo_folder`).
+
+``CXR_REVIEW_HOME`` overrides the user folders (tests point it at a temporary
 folder); otherwise the platform conventions apply (XDG on Linux).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+#: the import name a wheel gives the top-level ``resources/`` folder (pyproject.toml package-dir)
+RESOURCES_PACKAGE = "cxr_review_resources"
+
+
+def _find_resources() -> Path:
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "resources").is_dir():
+        return checkout / "resources"  # a source tree: read the files in place
+    spec = importlib.util.find_spec(RESOURCES_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return checkout / "resources"  # not installed: paths that do not exist say so downstream
+
+
+RESOURCES = _find_resources()
 DEMO_IMAGES = RESOURCES / "demo" / "images"
 DEMO_BUNDLE = RESOURCES / "demo" / "bundle"
 
@@ -41,3 +62,8 @@ def user_config_dir() -> Path:
 
 def user_log_dir() -> Path:
     return _base("logs")
+
+
+def demo_copy_dir() -> Path:
+    """Where ``cxr-review --demo`` opens the demo images: a copy the reviewer's state may live in."""
+    return user_data_dir() / "demo" / "images"

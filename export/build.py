@@ -56,7 +56,7 @@ GRAPH_CAM_SIGNATURE = "cam_graph"
 
 
 def _serving_module(model, cam_layer: str, class_names: tuple[str, ...]):
-    """A tf.Module with the two signatures DESIGN.md promises."""
+    """A tf.Module with the two signatures a bundle carries (export/BUNDLE.md)."""
     import keras
     import tensorflow as tf
 

@@ -1,4 +1,5 @@
-"""Shared test set-up: no display, no network, user settings and data kept in tmp."""
+"""Shared test set-up: no display, no network, user settings and data kept in tmp, and the
+bundled resources left exactly as they were."""
 
 from __future__ import annotations
 
@@ -10,6 +11,20 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
+from source_guard import changes, snapshot
+
+RESOURCES_DIR = Path(__file__).resolve().parents[1] / "resources"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _resources_untouched():
+    """Tests, the CLI and the app only read resources/: the session fails naming any path that
+    was added, removed or modified there."""
+    before = snapshot(RESOURCES_DIR)
+    yield
+    changed = changes(before, snapshot(RESOURCES_DIR))
+    if changed:
+        pytest.fail("the test session changed resources/: " + "; ".join(changed), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

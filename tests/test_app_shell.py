@@ -225,6 +225,9 @@ def test_demo_screenshot_with_model(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert shot.stat().st_size > 10_000
+    from desktop.paths import demo_copy_dir
+
+    assert (demo_copy_dir() / ".cxr-review").is_dir()  # the review state went into the copy
 
 
 def test_install_desktop_entry(tmp_path, monkeypatch):

@@ -18,7 +18,8 @@ def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop.paths import DEMO_BUNDLE, DEMO_IMAGES
+    from desktop.demo_folder import prepare_demo_images
+    from desktop.paths import DEMO_BUNDLE
     from desktop.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -30,7 +31,9 @@ def run_app(args: argparse.Namespace) -> int:
 
     app.setWindowIcon(QIcon(str(ICON)))
 
-    folder = Path(args.folder) if args.folder else (DEMO_IMAGES if args.demo else None)
+    folder = Path(args.folder) if args.folder else None
+    if folder is None and args.demo:  # a copy in the user data folder: the bundled set stays as is
+        folder = prepare_demo_images()
     from PySide6.QtCore import QSettings
 
     last = QSettings().value("last_bundle", "")
