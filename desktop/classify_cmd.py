@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from desktop.folder_scan import EXPORT_MARKER
-from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP
+from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
 from export.atomic import atomic_write_bytes
 from export.attention import DEFAULT_MIN_LUNG_SHARE
 from export.cam import DEFAULT_METHOD, METHODS
@@ -24,7 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--heatmaps", metavar="DIR", help="also write a full-resolution overlay PNG per image"
     )
     p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD)
-    p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the PNGs (0-1)")
+    p.add_argument(
+        "--opacity",
+        type=float,
+        default=DEFAULT_OPACITY,
+        help=f"heatmap opacity in the PNGs, 0-1 (default {DEFAULT_OPACITY}, as the viewer)",
+    )
     p.add_argument(
         "--colormap",
         choices=COLORMAPS,

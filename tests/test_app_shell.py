@@ -127,11 +127,11 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     assert w.view.overlay_item.opacity() == pytest.approx(0.75)
     assert w.view.overlay_item.image is overlay  # opacity never recomputes the heatmap
 
-    first = w.current
+    first = w.session.current
     qtbot.keyClick(w, Qt.Key.Key_Right)
-    assert w.current != first
+    assert w.session.current != first
     qtbot.keyClick(w, Qt.Key.Key_Left)
-    assert w.current == first
+    assert w.session.current == first
     qtbot.keyClick(w, Qt.Key.Key_2)  # Normal
     e = w.entries[first]
     assert e.review is not None and e.review.reviewer_class == "Normal"
@@ -140,10 +140,10 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     rel = e.rel_path
     # typing on the next image survives a panel refresh (as when a batch arrives) and a decision
     w.side.note.setPlainText("typed while classifying")
-    w.reviews.show(w.current)
+    w.reviews.show(w.session.current)
     assert w.side.note.toPlainText() == "typed while classifying"
     qtbot.keyClick(w, Qt.Key.Key_A)
-    assert w.entries[w.current].review.note == "typed while classifying"
+    assert w.entries[w.session.current].review.note == "typed while classifying"
     w.close()
 
     w2 = MainWindow()
@@ -151,19 +151,19 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     w2.set_bundle(DEMO_BUNDLE)
     with qtbot.waitSignal(w2.classification_finished, timeout=60_000):
         w2.open_folder(phantom_folder)
-    assert w2.cached_hits == len(w2.entries) == 7  # every result came from the cache
+    assert w2.session.cached_hits == len(w2.entries) == 7  # every result came from the cache
     # …and so did every lung share: nothing is queued for Grad-CAM again
     assert all(e.attention is not None for e in w2.entries if e.probabilities is not None)
     assert w2.heatmaps.cam.background_left == 0
     again = next(x for x in w2.entries if x.rel_path == rel)
     assert again.review.reviewer_class == "Normal" and again.review.note == "check the left base"
     assert w2.side.opacity.value() == 75  # settings persisted
-    recent = [a.text() for a in w2.recent_folders_menu.actions()]
+    recent = [a.text() for a in w2.menus.recent_folders_menu.actions()]
     assert recent[0] == str(phantom_folder)
-    w2.show_model_card()
-    card = w2.model_card_dialog.findChild(QTextBrowser).toPlainText()
+    w2.menus.show_model_card()
+    card = w2.menus.model_card_dialog.findChild(QTextBrowser).toPlainText()
     assert "DEMO MODEL" in card and "Test accuracy" in card and "COVID-19" in card
-    w2.model_card_dialog.close()
+    w2.menus.model_card_dialog.close()
     pdf = phantom_folder.parent / "from-app.pdf"
     with qtbot.waitSignal(w2.export_finished, timeout=240_000):
         w2.export_report_to(str(pdf))
@@ -171,7 +171,7 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
 
     assert len(PdfReader(str(pdf)).pages) == len(w2.entries) + 2
     w2.table.selectAll()
-    picked = w2.selected_paths()[:2]
+    picked = w2.files.selected_paths()[:2]
     assert len(picked) == 2
     with qtbot.waitSignal(w2.export_finished, timeout=240_000):
         w2.export_report_to(str(pdf), picked)  # the save dialog confirmed the overwrite

@@ -119,16 +119,21 @@ def test_report_page_draws_the_chosen_colormap(qapp, tmp_path, colormap):
     """Overlay and colour bar in the chosen table's colours, none of the other's."""
     from imaging_factory import png_bytes
 
-    from desktop.batch import Record
+    from desktop.batch import Page
     from desktop.ui.report_pdf import ReportWriter
+    from export.attention import Attention
     from export.bundle import load_bundle
+    from export.explain import Heatmap
     from export.image_input import read_image
+    from export.results import ImageResult
 
     src = tmp_path / "x.png"
     src.write_bytes(png_bytes(np.tile(np.linspace(40, 200, 64, dtype=np.uint8), (64, 1))))
     heat = np.tile(np.linspace(0, 1, 64, dtype=np.float32)[:, None], (1, 64))
-    rec = Record(src, "x.png", probabilities=np.array([0.7, 0.2, 0.1]), decoded=read_image(src),
-                 heat=heat, cam_class=0)  # fmt: skip
+    probs = np.array([0.7, 0.2, 0.1])
+    att = Attention(0.8, 0.1, 0.0, "estimated")
+    cam = Heatmap(heat[::8, ::8], heat, (64, 64), 0, "gradcam", "conv", "fp32", probs, att)
+    rec = Page(ImageResult(src, "x.png", probabilities=probs), read_image(src), cam)
     pdf = tmp_path / "page.pdf"
     w = ReportWriter(pdf, load_bundle(DEMO_BUNDLE))
     w.image_page(rec, opacity=1.0, cam_method="gradcam", colormap=colormap)

@@ -67,7 +67,7 @@ def run_app(args: argparse.Namespace) -> int:
                  "attention": bundle is None}  # fmt: skip
 
         def capture() -> None:
-            window.save_settings()
+            window.menus.save_settings()
             ok = window.grab().save(str(target))
             result["code"] = 0 if ok else 1
             if not ok:

@@ -15,19 +15,19 @@ def ask_report_scope(w: MainWindow) -> tuple[str, list[str] | None] | None:
     box = QMessageBox(w)
     box.setWindowTitle("Export report")
     box.setText("Which images should the PDF report include?")
-    selected = w.selected_paths()
+    selected = w.files.selected_paths()
     accept = QMessageBox.ButtonRole.AcceptRole
     current = box.addButton("Current image", accept)
     chosen = box.addButton(f"Selected ({len(selected)})", accept) if len(selected) > 1 else None
-    whole = box.addButton(f"Whole folder ({len(w.entries)})", accept)
+    whole = box.addButton(f"Whole folder ({len(w.session.entries)})", accept)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.exec()
     clicked = box.clickedButton()
     if clicked is None or clicked not in (current, chosen, whole):
         return None
     only = None
-    if clicked is current and w.current is not None:
-        only = [w.entries[w.current].rel_path]
+    if clicked is current and w.session.current is not None:
+        only = [w.session.entries[w.session.current].rel_path]
     elif clicked is chosen:
         only = selected
     folder = w.session.folder

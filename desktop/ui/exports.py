@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QProcess, Signal
 from desktop.batch import Known, write_known
 from desktop.session import ReviewSession
 from desktop.ui.heatmaps import HeatmapController
+from desktop.view_state import ViewState
 from export.results import FileKey
 
 
@@ -69,73 +70,49 @@ class ExportController(QObject):
             )
         return out
 
-    def report(
-        self,
-        path: str,
-        *,
-        only: list[str] | None,
-        opacity: float,
-        colormap: str,
-        cam_method: str,
-        reviewer: str,
-        min_lung_share: float,
-    ) -> None:
-        args = [
-            "report",
-            "--out",
-            path,
-            "--opacity",
-            f"{opacity:.2f}",
-            "--colormap",
-            colormap,
-            "--reviewer",
-            reviewer,
-        ]
+    def ask_report(self, parent, state: ViewState, reviewer: str) -> None:
+        """Ctrl+E: which images and where, then :meth:`report`."""
+        from desktop.ui.export_dialogs import ask_report_scope
+
+        if self.ready() and (chosen := ask_report_scope(parent)) is not None:
+            self.report(chosen[0], chosen[1], state, reviewer)
+
+    def ask_csv(self, parent, state: ViewState) -> None:
+        from desktop.ui.export_dialogs import ask_csv_path
+
+        if self.ready() and (path := ask_csv_path(parent)):
+            self.csv(path, state)
+
+    def report(self, path: str, only: list[str] | None, state: ViewState, reviewer: str) -> None:
+        """The PDF as the reviewer sees the images: opacity, colormap, method, threshold."""
+        if not self.ready():
+            return
+        args = ["report", "--out", path, "--reviewer", reviewer]
         for rel in only or []:
             args += ["--only", rel]
-        self._run(args, path, cam_method, min_lung_share)
+        self._run(args, path, state)
 
-    def csv(
-        self, path: str, *, opacity: float, colormap: str, cam_method: str, min_lung_share: float
-    ) -> None:
+    def csv(self, path: str, state: ViewState) -> None:
+        if not self.ready():
+            return
         heat = str(Path(path).with_suffix("")) + "-heatmaps"
-        args = [
-            "classify",
-            "--out",
-            path,
-            "--heatmaps",
-            heat,
-            "--opacity",
-            f"{opacity:.2f}",
-            "--colormap",
-            colormap,
-        ]
-        self._run(args, path, cam_method, min_lung_share)
+        self._run(["classify", "--out", path, "--heatmaps", heat], path, state)
 
-    def _run(self, args: list[str], target: str, cam_method: str, min_lung_share: float) -> None:
+    def _run(self, args: list[str], target: str, state: ViewState) -> None:
         s = self.session
         fd, name = tempfile.mkstemp(prefix="cxr-reuse-", suffix=".json")
         os.close(fd)
         self._reuse = Path(name)
         try:
-            write_known(self._reuse, s.model_sha, self.known(cam_method))
+            write_known(self._reuse, s.model_sha, self.known(state.cam_method))
         except OSError as exc:  # the child then computes everything itself
             self.message.emit(f"Results not handed over ({exc}); the export recomputes them")
             self._reuse.unlink(missing_ok=True)
             self._reuse = None
         cmd, *rest = args
-        full = [
-            cmd,
-            str(s.folder),
-            "--bundle",
-            str(s.bundle),
-            *rest,
-            "--force",
-            "--cam-method",
-            cam_method,
-            "--min-lung-share",
-            f"{min_lung_share:.3f}",
-        ]
+        view = ["--opacity", f"{state.opacity:.2f}", "--colormap", state.colormap,
+                "--cam-method", state.cam_method, "--min-lung-share", f"{state.min_lung_share:.3f}"]  # fmt: skip
+        full = [cmd, str(s.folder), "--bundle", str(s.bundle), *rest, "--force", *view]
         if self._reuse is not None:
             full += ["--reuse", str(self._reuse)]
         self._start(full, target)

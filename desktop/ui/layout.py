@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QProgressBar, QSplitter, QStatusBar, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from export.bundle import Manifest
 
@@ -22,23 +32,46 @@ def banner_label() -> QLabel:
     return banner
 
 
-def main_splitter(files: QWidget, image: QWidget, side: QWidget) -> QSplitter:
+def build_central(window: QMainWindow, open_btn: QPushButton, files, image: QWidget,
+                  side: QWidget) -> QSplitter:  # fmt: skip
+    """Banner, model line, the list's controls, then list | image | panel; sets
+    ``window.banner`` and ``window.model_label``; returns the splitter."""
+    window.banner = banner_label()
+    window.model_label = QLabel("No model bundle loaded — images only, no classification.")
+    window.model_label.setStyleSheet("padding: 2px 6px;")
+    top = QHBoxLayout()
+    top.addWidget(open_btn)
+    for label, box in (("Show", files.filter_box), ("Sort", files.sort_box)):
+        top.addWidget(QLabel(label))
+        top.addWidget(box)
+    top.addStretch(1)
     splitter = QSplitter()
-    for w in (files, image, side):
+    for w in (files.table, image, side):
         splitter.addWidget(w)
     splitter.setStretchFactor(1, 1)
+    central = QWidget()
+    lay = QVBoxLayout(central)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(0)
+    lay.addWidget(window.banner)
+    lay.addWidget(window.model_label)
+    lay.addLayout(top)
+    lay.addWidget(splitter, 1)
+    window.setCentralWidget(central)
     return splitter
 
 
-def model_text(m: Manifest) -> tuple[str, bool]:
-    """The model line above the list, and whether it is a demo model (shown highlighted)."""
+def show_model(label: QLabel, m: Manifest) -> None:
+    """The model line above the list; a demo model is highlighted."""
     demo = bool(m.extra.get("demo"))
     note = "  —  DEMO model trained on synthetic phantoms" if demo else ""
-    text = (
-        f"Model: {m.model_name}  ·  {len(m.class_names)} classes  ·  "
+    label.setText(
+        f"Model: {m.model_name}  ·  {', '.join(m.class_names)}  ·  "
         f"T = {m.calibration_temperature:.2f}{note}   ·   Help ▸ Model card"
     )
-    return text, demo
+    label.setStyleSheet(
+        "padding: 2px 6px;" + (" background: #ffb000; font-weight: 600;" if demo else "")
+    )
 
 
 class StatusWidgets:

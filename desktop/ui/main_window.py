@@ -19,13 +19,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
     QPushButton,
-    QVBoxLayout,
-    QWidget,
 )
 
 from desktop.review_store import default_reviewer
@@ -35,8 +30,8 @@ from desktop.ui.current_image import CurrentImage
 from desktop.ui.exports import ExportController
 from desktop.ui.file_list import FileList
 from desktop.ui.heatmaps import HeatmapController
-from desktop.ui.layout import BANNER, StatusWidgets, banner_label, main_splitter, model_text
-from desktop.ui.menus import MenuController, load_view_state, save_view_state
+from desktop.ui.layout import BANNER, StatusWidgets, build_central, show_model
+from desktop.ui.menus import MenuController, load_view_state
 from desktop.ui.review_panel import ReviewController
 from desktop.ui.side_panel import SidePanel
 from desktop.ui.workers import preload_native_libraries
@@ -64,9 +59,6 @@ class MainWindow(QMainWindow):
         self.session = ReviewSession()
         self._is_shut_down = False
 
-        self.banner = banner_label()
-        self.model_label = QLabel("No model bundle loaded — images only, no classification.")
-        self.model_label.setStyleSheet("padding: 2px 6px;")
         self.side = SidePanel()
         self.files = FileList(self.session, self.state)
         self.table, self.table_model = self.files.table, self.files.model
@@ -81,24 +73,9 @@ class MainWindow(QMainWindow):
         self.exports = ExportController(self.session, self.heatmaps)
         self.destroyed.connect(self.heatmaps.cam.shutdown)  # its thread ends with the window
 
-        top = QHBoxLayout()
         open_btn = QPushButton("Open folder…")
-        open_btn.clicked.connect(self.choose_folder)
-        top.addWidget(open_btn)
-        for label, box in (("Show", self.filter_box), ("Sort", self.sort_box)):
-            top.addWidget(QLabel(label))
-            top.addWidget(box)
-        top.addStretch(1)
-        self.splitter = main_splitter(self.table, self.image.widget, self.side)
-        central = QWidget()
-        lay = QVBoxLayout(central)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(0)
-        for w in (self.banner, self.model_label):
-            lay.addWidget(w)
-        lay.addLayout(top)
-        lay.addWidget(self.splitter, 1)
-        self.setCentralWidget(central)
+        open_btn.clicked.connect(lambda: self.menus.choose_folder())
+        self.splitter = build_central(self, open_btn, self.files, self.image.widget, self.side)
         self.status = StatusWidgets(self.statusBar())
         self.progress, self.provider_label = self.status.progress, self.status.provider
         self.attention_label = self.status.attention
@@ -108,8 +85,7 @@ class MainWindow(QMainWindow):
 
         self._wire()
         self.menus = MenuController(self)
-        self.recent_folders_menu = self.menus.recent_folders_menu
-        self._restore_settings()
+        self.menus.restore_settings()
         self.setAcceptDrops(True)
 
     # ------------------------------------------------------------------ wiring
@@ -144,33 +120,9 @@ class MainWindow(QMainWindow):
         self.exports.finished.connect(self.export_finished)
         self.exports.failed.connect(self.export_failed)
 
-    def _restore_settings(self) -> None:
-        s = self.settings
-        self.side.apply(self.state)
-        self.view.set_colormap(self.state.colormap)
-        self.view.set_opacity(self.state.opacity)
-        if (geo := s.value("geometry")) is not None:
-            self.restoreGeometry(geo)
-        if (split := s.value("splitter")) is not None:
-            self.splitter.restoreState(split)
-        else:  # first start: file names readable, the image gets the rest
-            self.splitter.setSizes([430, max(400, self.width() - 430 - 340), 340])
-
-    def save_settings(self) -> None:
-        s = self.settings
-        save_view_state(s, self.state)
-        s.setValue("geometry", self.saveGeometry())
-        s.setValue("splitter", self.splitter.saveState())
-        s.setValue("reviewer", self.reviews.reviewer)
-        if self.session.folder:
-            s.setValue("last_folder", str(self.session.folder))
-        if self.session.bundle:
-            s.setValue("last_bundle", str(self.session.bundle))
-        s.sync()
-
     def closeEvent(self, event) -> None:
         self.reviews.commit_note()
-        self.save_settings()
+        self.menus.save_settings()
         self.shutdown()
         super().closeEvent(event)
 
@@ -196,25 +148,8 @@ class MainWindow(QMainWindow):
     def classifying(self) -> bool:
         return self.session.classifying
 
-    @property
-    def cached_hits(self) -> int:
-        return self.session.cached_hits
-
-    @property
-    def current(self) -> int | None:
-        return self.session.current
-
     def step(self, delta: int) -> None:
         self.files.step(delta)
-
-    def decide(self, decision: str, reviewer_class: str | None) -> None:
-        self.reviews.decide(decision, reviewer_class)
-
-    def save_note(self, text: str) -> None:
-        self.reviews.save_note(text)
-
-    def selected_paths(self) -> list[str]:
-        return self.files.selected_paths()
 
     def set_reviewer(self, name: str) -> None:
         self.reviews.reviewer = name
@@ -235,25 +170,12 @@ class MainWindow(QMainWindow):
         if self.session.current is not None:
             self.reviews.show(self.session.current)
 
-    def show_model_card(self) -> None:
-        self.menus.show_model_card()
-
-    @property
-    def model_card_dialog(self):
-        return self.menus.model_card_dialog
-
     def _set_state(self, **changes) -> None:
         from dataclasses import replace
 
         self.state = replace(self.state, **changes)
 
     # ------------------------------------------------------------------ folder and bundle
-
-    def choose_bundle(self) -> None:
-        start = str(self.settings.value("last_bundle", str(Path.home())))
-        folder = QFileDialog.getExistingDirectory(self, "Choose a model bundle folder", start)
-        if folder:
-            self.set_bundle(Path(folder))
 
     def set_bundle(self, path: Path) -> None:
         """Verification and loading happen in the classification worker, off this thread."""
@@ -263,12 +185,6 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"Model bundle {Path(path).name}: verifying…")
         if self.session.entries:
             self._start_classification()
-
-    def choose_folder(self) -> None:
-        start = str(self.settings.value("last_folder", str(Path.home())))
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", start)
-        if folder:
-            self.open_folder(Path(folder))
 
     def open_folder(self, folder: Path) -> None:
         self.statusBar().showMessage(f"Scanning {folder} …")
@@ -319,11 +235,7 @@ class MainWindow(QMainWindow):
         self.files.set_classes(self.session.class_names)
         self.side.set_classes(self.session.class_names)
         self.side.apply(self.state)  # the remembered class, where this model has it
-        text, demo = model_text(m)
-        self.model_label.setText(text)
-        self.model_label.setStyleSheet(
-            "padding: 2px 6px;" + (" background: #ffb000; font-weight: 600;" if demo else "")
-        )
+        show_model(self.model_label, m)
         self.provider_label.setText(f"Inference: ONNX Runtime {msg.provider}")
 
     def _results_changed(self, indices: list[int]) -> None:
@@ -413,42 +325,19 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ exports
 
     def export_report(self) -> None:
-        from desktop.ui.export_dialogs import ask_report_scope
-
-        if self.exports.ready() and (chosen := ask_report_scope(self)) is not None:
-            self.export_report_to(*chosen)
+        self.reviews.commit_note()
+        self.exports.ask_report(self, self.state, self.reviews.reviewer)
 
     def export_report_to(self, path: str, only: list[str] | None = None) -> None:
         """Write the PDF (after the user chose and confirmed ``path``)."""
         self.reviews.commit_note()
-        if self.exports.ready():
-            st = self.state
-            self.exports.report(
-                path,
-                only=only,
-                opacity=st.opacity,
-                colormap=st.colormap,
-                cam_method=st.cam_method,
-                reviewer=self.reviews.reviewer,
-                min_lung_share=st.min_lung_share,
-            )
+        self.exports.report(path, only, self.state, self.reviews.reviewer)
 
     def export_csv(self) -> None:
-        from desktop.ui.export_dialogs import ask_csv_path
-
-        if self.exports.ready() and (path := ask_csv_path(self)):
-            self.export_csv_to(path)
+        self.exports.ask_csv(self, self.state)
 
     def export_csv_to(self, path: str) -> None:
-        if self.exports.ready():
-            st = self.state
-            self.exports.csv(
-                path,
-                opacity=st.opacity,
-                colormap=st.colormap,
-                cam_method=st.cam_method,
-                min_lung_share=st.min_lung_share,
-            )
+        self.exports.csv(path, self.state)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

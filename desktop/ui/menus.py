@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QInputDialog,
     QMessageBox,
     QTextBrowser,
@@ -56,8 +57,8 @@ class MenuController(QObject):
             key(seq, lambda: w.step(1))
         for seq in ("Left", "PgUp"):
             key(seq, lambda: w.step(-1))
-        key("A", lambda: w.decide("agree", None))
-        key("U", lambda: w.decide("uncertain", None))
+        key("A", lambda: w.reviews.decide("agree", None))
+        key("U", lambda: w.reviews.decide("uncertain", None))
         for i in range(1, 10):
             key(str(i), lambda i=i: w.reviews.decide_index(i - 1))
         key("H", lambda: side.show_heatmap.toggle())
@@ -73,10 +74,10 @@ class MenuController(QObject):
         w = self.w
         bar = w.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addAction("Open folder…", QKeySequence("Ctrl+O"), w.choose_folder)
+        file_menu.addAction("Open folder…", QKeySequence("Ctrl+O"), self.choose_folder)
         self.recent_folders_menu = file_menu.addMenu("Recent folders")
         file_menu.addSeparator()
-        file_menu.addAction("Choose model bundle…", w.choose_bundle)
+        file_menu.addAction("Choose model bundle…", self.choose_bundle)
         self.recent_bundles_menu = file_menu.addMenu("Recent bundles")
         file_menu.addSeparator()
         file_menu.addAction("Export report (PDF)…", QKeySequence("Ctrl+E"), w.export_report)
@@ -103,6 +104,44 @@ class MenuController(QObject):
         help_menu.addAction("Model card…", self.show_model_card)
         help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
         self.rebuild_recent()
+
+    # ------------------------------------------------------------------ settings
+
+    def restore_settings(self) -> None:
+        w, s = self.w, self.w.settings
+        w.side.apply(w.state)
+        w.view.set_colormap(w.state.colormap)
+        w.view.set_opacity(w.state.opacity)
+        if (geo := s.value("geometry")) is not None:
+            w.restoreGeometry(geo)
+        if (split := s.value("splitter")) is not None:
+            w.splitter.restoreState(split)
+        else:  # first start: file names readable, the image gets the rest
+            w.splitter.setSizes([430, max(400, w.width() - 430 - 340), 340])
+
+    def save_settings(self) -> None:
+        w, s = self.w, self.w.settings
+        save_view_state(s, w.state)
+        s.setValue("geometry", w.saveGeometry())
+        s.setValue("splitter", w.splitter.saveState())
+        s.setValue("reviewer", w.reviews.reviewer)
+        if w.session.folder:
+            s.setValue("last_folder", str(w.session.folder))
+        if w.session.bundle:
+            s.setValue("last_bundle", str(w.session.bundle))
+        s.sync()
+
+    def choose_folder(self) -> None:
+        start = str(self.w.settings.value("last_folder", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self.w, "Open a folder of images", start)
+        if folder:
+            self.w.open_folder(Path(folder))
+
+    def choose_bundle(self) -> None:
+        start = str(self.w.settings.value("last_bundle", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self.w, "Choose a model bundle folder", start)
+        if folder:
+            self.w.set_bundle(Path(folder))
 
     # ------------------------------------------------------------------ recent lists
 

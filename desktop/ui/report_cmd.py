@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP
+from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
 from export.attention import DEFAULT_MIN_LUNG_SHARE
 from export.cam import DEFAULT_METHOD, METHODS
 
@@ -22,7 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="folder of images (searched recursively)")
     p.add_argument("--bundle", required=True, help="model bundle folder")
     p.add_argument("--out", required=True, help="PDF file to write")
-    p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0-1 (default 0.5)")
+    p.add_argument(
+        "--opacity",
+        type=float,
+        default=DEFAULT_OPACITY,
+        help=f"heatmap opacity, 0-1 (default {DEFAULT_OPACITY}, as the viewer)",
+    )
     p.add_argument(
         "--colormap",
         choices=COLORMAPS,
