@@ -13,8 +13,8 @@ import numpy as np
 from desktop.review_store import Review
 from export.attention import flag
 
-FILTERS = ("All", "COVID-19", "Normal", "Pneumonia", "Not reviewed", "Uncertain AI",
-           "Looked outside lungs", "Errors")  # fmt: skip
+#: the filters that do not depend on the model; a bundle's classes sit between "All" and these
+STATE_FILTERS = ("Not reviewed", "Uncertain AI", "Looked outside lungs", "Errors")
 SORTS = ("Name", "Most uncertain first", "Confidence (high first)", "AI class")
 
 
@@ -67,6 +67,16 @@ def format_probability(p: float, digits: int = 1) -> str:
     return f"{p * 100:.{digits}f} %"
 
 
+def filter_names(class_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The list filters for a bundle: "All", every class it predicts, then the state filters.
+
+    A class named "All" or like a state filter gets no filter of its own: the
+    two would be indistinguishable, and the state filter keeps its meaning.
+    """
+    classes = tuple(c for c in class_names if c != "All" and c not in STATE_FILTERS)
+    return ("All", *classes, *STATE_FILTERS)
+
+
 def file_key(path: Path) -> tuple:
     """What makes a cached prediction stale: the file changed (size or time)."""
     try:
@@ -92,17 +102,20 @@ def visible_rows(
         e = entries[i]
         if filter_name == "All":
             return True
+        if filter_name in STATE_FILTERS:
+            return state(e)
         if filter_name in class_names:
             return e.predicted(class_names) == filter_name
+        raise ValueError(f"unknown filter {filter_name!r}")
+
+    def state(e: Entry) -> bool:
         if filter_name == "Not reviewed":
             return e.review is None or e.review.decision is None
         if filter_name == "Uncertain AI":
             return e.confidence is not None and e.confidence < uncertain_below
         if filter_name == "Looked outside lungs":
             return e.flagged(min_lung_share)
-        if filter_name == "Errors":
-            return e.error is not None
-        raise ValueError(f"unknown filter {filter_name!r}")
+        return e.error is not None  # "Errors"
 
     rows = [i for i in rows if keep(i)]
     if sort_name == "Name":

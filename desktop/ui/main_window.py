@@ -38,11 +38,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.folder_model import (
-    FILTERS,
     SORTS,
     Entry,
     attention_summary,
     file_key,
+    filter_names,
     visible_rows,
 )
 from desktop.review_store import ReviewStore, default_reviewer
@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         open_btn = QPushButton("Open folder…")
         open_btn.clicked.connect(self.choose_folder)
         self.filter_box = QComboBox()
-        self.filter_box.addItems(FILTERS)
+        self.filter_box.addItems(filter_names(()))
         self.sort_box = QComboBox()
         self.sort_box.addItems(SORTS)
         self.filter_box.currentTextChanged.connect(lambda _t: self._refresh_table())
@@ -724,6 +724,14 @@ class MainWindow(QMainWindow):
             self._class_names = tuple(manifest.class_names)
             self.table_model.class_names = self._class_names
             self.side.set_classes(self._class_names)
+            shown = self.filter_box.currentText()  # kept when the new bundle has it, else All
+            self.filter_box.blockSignals(True)
+            self.filter_box.clear()
+            self.filter_box.addItems(filter_names(self._class_names))
+            self.filter_box.setCurrentText(shown)
+            self.filter_box.blockSignals(False)
+            if self.filter_box.currentText() != shown:
+                self._refresh_table()
             demo = (
                 "  —  DEMO model trained on synthetic phantoms"
                 if manifest.extra.get("demo")
