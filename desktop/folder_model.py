@@ -11,8 +11,13 @@ SORTS = ("Name", "Most uncertain first", "Confidence (high first)", "AI class")
 
 
 def filter_names(class_names: tuple[str, ...]) -> tuple[str, ...]:
-    """The list's filters for a model: every class it knows, then the fixed ones."""
-    return ("All", *class_names, *FIXED_FILTERS)
+    """The list's filters for a model: "All", every class it predicts, then the fixed ones.
+
+    A class named "All" or like a fixed filter gets no filter of its own: the
+    two would be indistinguishable, and the fixed filter keeps its meaning.
+    """
+    classes = tuple(c for c in class_names if c != "All" and c not in FIXED_FILTERS)
+    return ("All", *classes, *FIXED_FILTERS)
 
 
 def format_probability(p: float, digits: int = 1) -> str:
@@ -57,13 +62,10 @@ def visible_rows(
     uncertain_below: float = 0.6,
     min_lung_share: float = 0.5,
 ) -> list[int]:
-    """Indices of ``entries`` to show, in display order.
-
-    A filter the model does not know (a class of the previous bundle) shows everything.
-    """
+    """Indices of ``entries`` to show, in display order (see :func:`filter_names`)."""
 
     def keep(e: ImageResult) -> bool:
-        if filter_name in class_names:
+        if filter_name in class_names and filter_name not in FIXED_FILTERS:
             return e.predicted(class_names) == filter_name
         if filter_name == "Not reviewed":
             return e.review is None or e.review.decision is None
@@ -73,7 +75,9 @@ def visible_rows(
             return e.flagged(min_lung_share)
         if filter_name == "Errors":
             return e.error is not None
-        return True
+        if filter_name == "All":
+            return True
+        raise ValueError(f"unknown filter {filter_name!r}")
 
     rows = [i for i, e in enumerate(entries) if keep(e)]
     if sort_name == "Name":

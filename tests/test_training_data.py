@@ -57,7 +57,8 @@ def test_layout_errors(tmp_path):
     with pytest.raises(DataError, match="FOLDER=CLASS"):
         parse_class_map("oops")
     with pytest.raises(DataError, match="not one of"):
-        parse_class_map("X=Cancer")
+        parse_class_map("X=Cancer", CLASS_NAMES)
+    assert parse_class_map("X=Cancer")["x"] == "Cancer"  # classes from the data: a new class
 
 
 def test_csv_manifest(tmp_path):
@@ -90,8 +91,8 @@ def test_npy_pair_is_memory_mapped_and_one_hot_or_int(tmp_path):
     ds = load_dataset(tmp_path)
     assert ds.kind == "npy" and [s.label for s in ds.samples[:3]] == list(CLASS_NAMES)
     np.save(tmp_path / "trainy.npy", np.array([2, 2, 1, 0, 0, 9]))
-    ds = load_dataset(tmp_path)
-    assert len(ds.samples) == 5 and ds.left_out["label ?"] == 1
+    with pytest.raises(DataError, match=r"outside 0\.\.2 .*: 9 \(1\).*--classes"):
+        load_dataset(tmp_path)
 
 
 def test_pickle_bearing_npy_is_refused(tmp_path):

@@ -162,7 +162,7 @@ def test_onnx_is_cross_checked_against_the_manifest(trained_run, tmp_path):
 def test_cli_train_bad_weights_is_one_line(tmp_path):
     from training.phantom_dataset import write_phantoms
 
-    write_phantoms(tmp_path / "d", 6, size=48, bit_depth=8, workers=1)
+    write_phantoms(tmp_path / "d", 30, size=48, bit_depth=8, workers=1)  # 10 a class: splittable
     r = subprocess.run(
         [sys.executable, "-m", "desktop.cli", "train", str(tmp_path / "d"), "--out",
          str(tmp_path / "run"), "--weights", str(tmp_path / "nope.h5"), "--image-size", "32"],

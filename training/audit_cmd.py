@@ -101,7 +101,10 @@ def audit(
     threshold = A.DEFAULT_MIN_LUNG_SHARE if min_lung_share is None else float(min_lung_share)
     if not 0.0 <= threshold <= 1.0:
         raise DataError(f"--min-lung-share must be within 0..1, not {threshold}")
-    ds = load_dataset(data, class_map=parse_class_map(class_map))
+    from export.bundle import read_manifest
+
+    names = read_manifest(bundle).class_names  # the data's labels are read as the bundle's classes
+    ds = load_dataset(data, class_map=parse_class_map(class_map, names), classes=names)
     if ds.kind == "npy":
         raise DataError("cxr audit needs image files (class folders or a CSV), not a .npy pair")
     samples = sorted(ds.samples, key=lambda s: s.source)

@@ -43,7 +43,8 @@ def evaluate_bundle(
 
     clf = OnnxClassifier(bundle, prefer=provider)
     m = clf.manifest
-    ds = load_dataset(data, class_map=parse_class_map(class_map))
+    names = m.class_names  # the data's labels are read as the bundle's classes
+    ds = load_dataset(data, class_map=parse_class_map(class_map, names), classes=names)
     samples = [s for s in ds.samples if split == "all" or s.split == split]
     if not samples:
         raise DataError(f"no images in split {split!r}")

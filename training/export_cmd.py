@@ -25,12 +25,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def export_run(run: str, out: str, *, quantize: str | None = None, force: bool = False) -> Any:
     from export.build import write_bundle
-    from export.bundle import CLASS_NAMES, load_bundle
+    from export.bundle import load_bundle
     from export.image_input import InputSpec
     from training.cache import open_cache
     from training.model import ModelSpec, TrainError, build_model
     from training.pipeline import tensor_batches
-    from training.train import TrainConfig, make_manifest
+    from training.train import TrainConfig, make_manifest, run_class_names
 
     run_p = Path(run)
     try:
@@ -40,10 +40,11 @@ def export_run(run: str, out: str, *, quantize: str | None = None, force: bool =
         raise TrainError(
             f"{run_p} is not a finished training run ({Path(exc.filename).name} missing)"
         ) from None
-    mspec = ModelSpec(cfg.backbone, cfg.image_size, len(CLASS_NAMES), "none")
+    names = run_class_names(summary)
+    mspec = ModelSpec(cfg.backbone, cfg.image_size, len(names), "none")
     model = build_model(mspec)
     model.load_weights(str(run_p / "model.weights.h5"))
-    cache = open_cache(run_p / "cache", CLASS_NAMES)
+    cache = open_cache(run_p / "cache", names)
     spec = InputSpec(height=cfg.image_size, width=cfg.image_size, resize=cfg.resize)
     manifest = make_manifest(cfg, summary, spec, mspec)
     val = cache.rows("val")

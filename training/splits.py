@@ -8,6 +8,7 @@ of assignment; classes are balanced across splits by a greedy deficit rule.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -27,6 +28,58 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
         raise DataError(f"--split needs train/val/test shares with train > 0, not {text!r}")
     total = sum(parts)
     return tuple(v / total for v in parts)  # type: ignore[return-value]
+
+
+def min_per_class(fractions: tuple[float, float, float]) -> int:
+    """Images (patients) a class needs so each split with a share gets at least one of it."""
+    return max(math.ceil(1.0 / f - 1e-9) for f in fractions if f > 0)
+
+
+def check_class_sizes(
+    samples: list[Sample],
+    class_names: tuple[str, ...],
+    fractions: tuple[float, float, float],
+    *,
+    named: bool = False,
+) -> None:
+    """Stop before training when a class cannot be learned and tested as asked.
+
+    A class with no images, or too few to appear in every split of the
+    stratified split, would train a model that can never predict it (or a
+    test accuracy that never tried it). ``named``: the classes came from
+    ``--classes`` (the hint then says to drop the name there).
+    """
+    counts = Counter(s.label for s in samples)
+    for name in class_names:
+        if counts.get(name, 0) == 0:
+            how = "drop it from --classes" if named else "remove its empty folder or add images"
+            raise DataError(f"class {name!r} has no images; add images of it or {how}")
+    if samples and all(s.split for s in samples):  # splits given: each class must be trained on
+        in_train = Counter(s.label for s in samples if s.split == "train")
+        for name in class_names:
+            if not in_train.get(name):
+                raise DataError(
+                    f"class {name!r} has {counts[name]} images but none in the 'train' split "
+                    "of the split column; move some to train"
+                )
+        return
+    need = min_per_class(fractions)
+    patients: dict[str, set[str]] = defaultdict(set)
+    with_id = any(s.patient_id for s in samples)
+    for i, s in enumerate(samples):
+        patients[s.label].add(s.patient_id or f"\0{i}")
+    unit = "patients" if with_id else "images"
+    shares = "/".join(f"{round(f * 100):g}" for f in fractions)
+    used = [n for n, f in zip(SPLITS, fractions, strict=True) if f > 0]
+    where = used[0] if len(used) == 1 else ", ".join(used[:-1]) + " and " + used[-1]
+    for name in class_names:
+        have = len(patients[name])
+        if have < need:
+            raise DataError(
+                f"class {name!r} has {have} {unit}, too few for the stratified {shares} split: "
+                f"each class needs at least {need} (one in each of {where}); "
+                "add data, change --split, or leave the class out"
+            )
 
 
 def assign_splits(

@@ -20,9 +20,22 @@ import numpy as np
 from export.bundle import CLASS_NAMES, Manifest, SavedModelInfo, TrainingSummary
 from export.image_input import InputSpec
 from training.cache import Cache, build_cache
-from training.data_sources import DataError, load_dataset, parse_class_map
+from training.data_sources import (
+    DEFAULT_CLASS_MAP,
+    DataError,
+    DataSet,
+    load_dataset,
+    parse_class_map,
+    parse_classes,
+)
 from training.model import ModelSpec, TrainError, build_model, quiet_tensorflow, set_base_trainable
-from training.splits import assign_splits, parse_fractions, save_splits, split_sizes
+from training.splits import (
+    assign_splits,
+    check_class_sizes,
+    parse_fractions,
+    save_splits,
+    split_sizes,
+)
 
 DEMO_INTENDED_USE = (
     "DEMO MODEL trained on synthetic phantoms, not on patient images. For trying the "
@@ -46,6 +59,7 @@ class TrainConfig:
     split: str = "80/10/10"
     seed: int = 0
     class_map: str | None = None
+    classes: str | None = None  # "A,B,..." in class-index order; None: the classes in the data
     balance: str = "weights"  # or "oversample"
     flip: bool = False
     augment: bool = True
@@ -98,11 +112,28 @@ def _epoch_logger(path: Path, stage: int):
     return EpochLog()
 
 
-def _predict_logits(model, cache: Cache, rows: np.ndarray) -> np.ndarray:
+def _predict_logits(model, cache: Cache, rows: np.ndarray, n_classes: int) -> np.ndarray:
     from training.pipeline import tensor_batches
 
     out = [np.asarray(model(x, training=False)[0]) for x in tensor_batches(cache, rows)]
-    return np.concatenate(out) if out else np.zeros((0, len(CLASS_NAMES)), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
+
+
+def _say_classes(ds: DataSet, named: bool, class_map: str | None) -> None:
+    """The class set and everything the class map did to the labels, said before training."""
+    source = "from --classes" if named else "from the data"
+    _say(f"classes ({source}, in index order): {', '.join(ds.class_names)}")
+    if ds.renamed:
+        _say("labels read as: " + ", ".join(f"{r!r} -> {n}" for r, n in sorted(ds.renamed.items())))
+    user = {p.split("=", 1)[0].strip().lower() for p in (class_map or "").split(",") if "=" in p}
+    for raw, n in sorted(ds.left_out.items()):
+        if raw.strip().lower() in DEFAULT_CLASS_MAP and raw.strip().lower() not in user:
+            _say(
+                f"left out {raw} ({n} images) by default: not one of the classes; include it "
+                f"by naming it in --classes or with --class-map '{raw}=CLASS'"
+            )
+        else:
+            _say(f"left out {raw} ({n} images) as --class-map asks")
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -116,11 +147,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         raise TrainError("--balance must be 'weights' or 'oversample'")
     run.mkdir(parents=True, exist_ok=True)
 
-    ds = load_dataset(cfg.data, class_map=parse_class_map(cfg.class_map))
+    classes = parse_classes(cfg.classes)
+    fractions = parse_fractions(cfg.split)
+    ds = load_dataset(cfg.data, class_map=parse_class_map(cfg.class_map, classes), classes=classes)
     _say(ds.describe())
-    if ds.left_out:
-        _say("left out: " + ", ".join(f"{k} ({v})" for k, v in sorted(ds.left_out.items())))
-    samples = assign_splits(ds.samples, parse_fractions(cfg.split), cfg.seed)
+    _say_classes(ds, classes is not None, cfg.class_map)
+    check_class_sizes(ds.samples, ds.class_names, fractions, named=classes is not None)
+    samples = assign_splits(ds.samples, fractions, cfg.seed)
     save_splits(samples, run / "split.csv")
 
     spec = InputSpec(height=cfg.image_size, width=cfg.image_size, resize=cfg.resize)
@@ -222,10 +255,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     from training.evaluation import evaluate_logits, fit_temperature
 
-    val_logits = _predict_logits(model, cache, rows["val"])
+    val_logits = _predict_logits(model, cache, rows["val"], n_classes)
     temperature = fit_temperature(val_logits, cache.labels[rows["val"]])
     test_metrics = evaluate_logits(
-        cache.labels[rows["test"]], _predict_logits(model, cache, rows["test"]),
+        cache.labels[rows["test"]], _predict_logits(model, cache, rows["test"], n_classes),
         ds.class_names, temperature,
     )  # fmt: skip
     val_metrics = evaluate_logits(
@@ -249,6 +282,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "epochs_run": epochs_run,
         "best_epoch": best_epoch,
         "split_sizes": split_sizes(samples),
+        "class_names": list(ds.class_names),
         "class_counts": ds.class_counts,
         "skipped": len(cache.skipped),
         "temperature": temperature,
@@ -328,13 +362,18 @@ def _metrics_for_manifest(test: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def run_class_names(summary: dict[str, Any]) -> tuple[str, ...]:
+    """A run's classes in index order (runs that predate the key had the default three)."""
+    return tuple(summary.get("class_names") or summary.get("class_counts") or CLASS_NAMES)
+
+
 def make_manifest(
     cfg: TrainConfig, summary: dict[str, Any], spec: InputSpec, mspec: ModelSpec
 ) -> Manifest:
     """The manifest for a run: what a reader of the bundle needs, nothing it must guess."""
     manifest = Manifest(
         model_name=summary["model_name"],
-        class_names=CLASS_NAMES,
+        class_names=run_class_names(summary),
         input=spec,
         savedmodel=SavedModelInfo(cam_layer=mspec.cam_layer),
         calibration_temperature=float(summary["temperature"]),

@@ -10,7 +10,7 @@ from training.train import TrainConfig
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "data",
-        help="class folders (COVID/, Normal/, 'Viral Pneumonia/'), a CSV "
+        help="class folders (one per class, e.g. COVID/, Normal/, 'Viral Pneumonia/'), a CSV "
         "manifest (path,label[,patient_id][,split]) or a folder with trainx.npy/trainy.npy",
     )
     p.add_argument("--out", required=True, help="run folder (cache, logs, metrics, bundle/)")
@@ -41,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="extra FOLDER=CLASS pairs, e.g. 'Lung_Opacity=Pneumonia' (or =skip)",
     )
+    p.add_argument(
+        "--classes",
+        default=None,
+        help="the classes, comma-separated, in class-index order, e.g. 'COVID,non-COVID' "
+        "(default: the labels in the data); a label outside them stops training",
+    )
     p.add_argument("--balance", choices=("weights", "oversample"), default="weights")
     p.add_argument("--flip", action="store_true", help="allow horizontal flips (moves the heart!)")
     p.add_argument("--no-augment", action="store_true")
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size, epochs=args.epochs, stage1_epochs=args.stage1_epochs,
         batch_size=args.batch_size, lr=args.lr, fine_tune_lr=args.fine_tune_lr,
         fine_tune_from=args.fine_tune_from, split=args.split, seed=args.seed,
-        class_map=args.class_map, balance=args.balance, flip=args.flip,
+        class_map=args.class_map, classes=args.classes, balance=args.balance, flip=args.flip,
         augment=not args.no_augment, patience=args.patience, resize=args.resize,
         distribute=args.distribute, workers=args.workers, model_name=args.model_name,
         demo=args.demo, force=args.force,

@@ -104,8 +104,11 @@ class FileList(QObject):
     def refresh(self) -> None:
         s, st = self.session, self.state
         keep = s.current
+        shown = self.filter_box.currentText()
+        if shown not in filter_names(s.class_names):  # a class of the previous model
+            shown = "All"
         self.rows = s.rows(
-            self.filter_box.currentText(),
+            shown,
             self.sort_box.currentText(),
             st.uncertain_below,
             st.min_lung_share,
