@@ -297,13 +297,15 @@ def describe(att: Attention | dict, min_lung_share: float = DEFAULT_MIN_LUNG_SHA
     return text
 
 
-def image_masks(image01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lungs, markers) of a windowed image, computed at :data:`ANALYSIS_SIDE`."""
+def analysis_image(decoded, spec) -> np.ndarray:
+    """The decoded image windowed as the model sees it, area-resized to :func:`analysis_shape`:
+    the one image the lung and marker estimates are computed on (app, reports and audit)."""
     import cv2
 
-    h, w = analysis_shape(*image01.shape)
-    small = cv2.resize(np.asarray(image01, np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    return estimate_lungs(small), detect_markers(small)
+    from export.image_input import windowed
+
+    frame = analysis_shape(decoded.meta.height, decoded.meta.width)
+    return cv2.resize(windowed(decoded, spec), frame[::-1], interpolation=cv2.INTER_AREA)
 
 
 def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -348,15 +350,12 @@ def image_attention(
     size) replace the estimates.
     """
     from export.cam import onto_image
-    from export.image_input import windowed
 
     h, w = decoded.meta.height, decoded.meta.width
     frame = analysis_shape(h, w)
     c = onto_image(cam, (h, w), spec, ANALYSIS_SIDE)
     if lungs is None or markers is None:
-        import cv2
-
-        small = cv2.resize(windowed(decoded, spec), frame[::-1], interpolation=cv2.INTER_AREA)
+        small = analysis_image(decoded, spec)
         if lungs is None:
             lungs = estimate_lungs(small)
         if markers is None:
