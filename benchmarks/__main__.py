@@ -85,10 +85,14 @@ def main(argv=None) -> int:
     try:
         step("inference (VGG19 224²: ORT, TF, CAM, int8)", lambda: run_inference(args.quick, work))
         vgg = work / "b"
-        raw = step("raw ORT batch 16, app session (VGG19)",
-                   lambda: {"raw_ort_b16_img_per_s": round(raw_ort_img_per_s(vgg, repeats=4), 2)})  # fmt: skip
-        step("folder throughput in the app (VGG19)",
-             lambda: run_folder_throughput(vgg, 160 if args.quick else 320))  # fmt: skip
+        raw = step(
+            "raw ORT batch 16, app session (VGG19)",
+            lambda: {"raw_ort_b16_img_per_s": round(raw_ort_img_per_s(vgg, repeats=4), 2)},
+        )
+        step(
+            "folder throughput in the app (VGG19)",
+            lambda: run_folder_throughput(vgg, 160 if args.quick else 320),
+        )
         if out.get("folder_img_per_s"):
             out["folder_vs_raw"] = round(out["folder_img_per_s"] / raw["raw_ort_b16_img_per_s"], 3)
         step("GUI stall (200 phantoms, demo bundle)", lambda: run_gui(n_images=200))
