@@ -340,9 +340,14 @@ def lesion_energy_share(cam: np.ndarray, lesion: np.ndarray) -> float | None:
 
 
 def image_attention(
-    decoded, cam: np.ndarray, spec, *, lungs: np.ndarray | None = None,
-    markers: np.ndarray | None = None, lung_mask_source: str = "estimated",
-) -> tuple[Attention, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    decoded,
+    cam: np.ndarray,
+    spec,
+    *,
+    lungs: np.ndarray | None = None,
+    markers: np.ndarray | None = None,
+    lung_mask_source: str = "estimated",
+) -> tuple[Attention, np.ndarray, np.ndarray, np.ndarray]:
     """Shares for a decoded image and its model-frame CAM: the one path of app, reports and audit.
 
     Returns (attention, cam, lungs, markers), all in the image's own frame at

@@ -31,9 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_bundle(
-    bundle: str, data: str, *, split: str = "all", class_map: str | None = None,
-    batch_size: int = 32, provider: str = "auto", workers: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    bundle: str,
+    data: str,
+    *,
+    split: str = "all",
+    class_map: str | None = None,
+    batch_size: int = 32,
+    provider: str = "auto",
+    workers: int | None = None,
+) -> dict[str, Any]:
     from export.image_input import to_model_tensor
     from export.onnx_runtime import OnnxClassifier
     from training.cache import decode_chunk
@@ -85,17 +91,27 @@ def evaluate_bundle(
         np.array(labels), np.concatenate(logits), m.class_names, m.calibration_temperature
     )
     metrics.update(
-        bundle=str(bundle), model_name=m.model_name, data=ds.describe(), split=split,
-        provider=clf.provider, skipped=skipped, seconds=round(time.perf_counter() - t0, 2),
-    )  # fmt: skip
+        bundle=str(bundle),
+        model_name=m.model_name,
+        data=ds.describe(),
+        split=split,
+        provider=clf.provider,
+        skipped=skipped,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     return metrics
 
 
 def run(args: argparse.Namespace) -> int:
     metrics = evaluate_bundle(
-        args.bundle, args.data, split=args.split, class_map=args.class_map,
-        batch_size=args.batch_size, provider=args.provider, workers=args.workers,
-    )  # fmt: skip
+        args.bundle,
+        args.data,
+        split=args.split,
+        class_map=args.class_map,
+        batch_size=args.batch_size,
+        provider=args.provider,
+        workers=args.workers,
+    )
     cal = metrics["calibration"]
     print(
         f"evaluate: accuracy {metrics['accuracy']:.4f} on {metrics['n']} images "
