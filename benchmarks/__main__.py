@@ -5,7 +5,7 @@ the figures): VGG19 224² (weights=None, exported through our own export path)
 for inference, CAM, int8 and folder throughput; the demo bundle for the GUI
 stall and the soak (the window's own costs, not the model's); the compact CNN
 for training memory. ``--scale`` also runs the 20,000-image training-memory run
-(about 20 minutes here).
+(tens of minutes).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-#: DESIGN.md's bars (they supersede the looser ones of issue 7): key -> (comparison, bound)
+#: the bar each figure must meet: key -> (comparison, bound)
 BARS = {
     "ort_vs_tf": (">=", 1.5),
     "ort_vs_limit": ("<=", 1.1),

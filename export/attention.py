@@ -248,8 +248,8 @@ def attention_shares(
     ``cell`` is the CAM's own grid step as a fraction of the side (1/16 for a
     16x16 map): the lung field and the text are widened by at least one cell,
     because a coarse map upsampled bilinearly spreads a peripheral lesion's
-    blob over the chest wall (measured: without it a clean model's
-    peripheral COVID-19 cases were flagged in 47 % of cases).
+    blob over the chest wall; without that margin a clean model is flagged on
+    about half (47 %) of its peripheral COVID-19 cases.
     """
     c = np.clip(np.asarray(cam, np.float32), 0.0, None)
     if c.shape != lungs.shape or c.shape != markers.shape:

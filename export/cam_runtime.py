@@ -79,8 +79,9 @@ class CamRunner:
         self.precision = "fp32 (XLA)"
         graph = "cam_graph"  # export.build.GRAPH_CAM_SIGNATURE (not imported: build pulls Keras)
         if graph in sigs and use_bfloat16(precision):
-            # oneDNN's bfloat16 rewrite of the plain graph: AMX on this CPU; process-wide,
-            # which suits the processes that run Grad-CAM (the app's child, the CLI)
+            # oneDNN's bfloat16 rewrite of the plain graph (AMX or AVX512-BF16 where the CPU
+            # has them); process-wide, which suits the processes that run Grad-CAM (the app's
+            # child, the CLI)
             tf.config.optimizer.set_experimental_options(
                 {"auto_mixed_precision_onednn_bfloat16": True}
             )
