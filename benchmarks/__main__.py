@@ -5,7 +5,7 @@ the figures): VGG19 224² (weights=None, exported through our own export path)
 for inference, CAM, int8 and folder throughput; the demo bundle for the GUI
 stall and the soak (the window's own costs, not the model's); the compact CNN
 for training memory. ``--scale`` also runs the 20,000-image training-memory run
-(about 20 minutes here).
+(tens of minutes).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-#: the bars each figure must meet (README's Figures table lists them): key -> (comparison, bound)
+#: the bar each figure must meet: key -> (comparison, bound)
 BARS = {
     "ort_vs_tf": (">=", 1.5),
     "ort_vs_limit": ("<=", 1.1),
@@ -85,10 +85,14 @@ def main(argv=None) -> int:
     try:
         step("inference (VGG19 224²: ORT, TF, CAM, int8)", lambda: run_inference(args.quick, work))
         vgg = work / "b"
-        raw = step("raw ORT batch 16, app session (VGG19)",
-                   lambda: {"raw_ort_b16_img_per_s": round(raw_ort_img_per_s(vgg, repeats=4), 2)})  # fmt: skip
-        step("folder throughput in the app (VGG19)",
-             lambda: run_folder_throughput(vgg, 160 if args.quick else 320))  # fmt: skip
+        raw = step(
+            "raw ORT batch 16, app session (VGG19)",
+            lambda: {"raw_ort_b16_img_per_s": round(raw_ort_img_per_s(vgg, repeats=4), 2)},
+        )
+        step(
+            "folder throughput in the app (VGG19)",
+            lambda: run_folder_throughput(vgg, 160 if args.quick else 320),
+        )
         if out.get("folder_img_per_s"):
             out["folder_vs_raw"] = round(out["folder_img_per_s"] / raw["raw_ort_b16_img_per_s"], 3)
         step("GUI stall (200 phantoms, demo bundle)", lambda: run_gui(n_images=200))

@@ -22,8 +22,14 @@ def startup_ms(repeats: int = 3) -> dict:
         env["XDG_CONFIG_HOME"] = env["CXR_REVIEW_HOME"] = d
         for _ in range(repeats):
             t0 = time.time()
-            r = subprocess.run([sys.executable, "-m", "desktop", "--demo"], capture_output=True,
-                               text=True, timeout=120, env=env, cwd=ROOT)  # fmt: skip
+            r = subprocess.run(
+                [sys.executable, "-m", "desktop", "--demo"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+                cwd=ROOT,
+            )
             line = next((x for x in r.stdout.splitlines() if x.startswith("window-shown")), None)
             if line is None:
                 return {"startup_error": r.stderr[-300:]}
@@ -72,46 +78,42 @@ def int8_demo(bundle: Path, n: int = 300) -> dict:
         acc = {}
         for name in ("fp32", "int8"):
             sess, _ = make_session(d / f"{name}.onnx", "cpu")
-            pred = np.concatenate([sess.run(["logits"], {"image": x[i : i + 32]})[0].argmax(1)
-                                   for i in range(0, len(x), 32)])  # fmt: skip
+            pred = np.concatenate(
+                [
+                    sess.run(["logits"], {"image": x[i : i + 32]})[0].argmax(1)
+                    for i in range(0, len(x), 32)
+                ]
+            )
             acc[name] = float((pred == y).mean())
-    return {"int8_demo_accuracy": round(acc["int8"], 4), "fp32_demo_accuracy": round(acc["fp32"], 4),
-            "int8_accuracy_delta": round(100 * (acc["int8"] - acc["fp32"]), 2)}  # fmt: skip
+    return {
+        "int8_demo_accuracy": round(acc["int8"], 4),
+        "fp32_demo_accuracy": round(acc["fp32"], 4),
+        "int8_accuracy_delta": round(100 * (acc["int8"] - acc["fp32"]), 2),
+    }
 
 
 def train_peak_rss(n: int = 600) -> dict:
     """Cache build + one epoch (compact, 128²) in a child; its peak RSS."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("CXR_BENCH_TMP")) as d:
         t_gen = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "desktop.cli", "phantoms", f"{d}/p", "--n", str(n),
-                        "--size", "512", "--bit-depth", "16"], check=True, capture_output=True,
-                       cwd=ROOT)  # fmt: skip
+        phantoms = ["phantoms", f"{d}/p", "--n", str(n), "--size", "512", "--bit-depth", "16"]
+        cli = [sys.executable, "-m", "desktop.cli"]
+        subprocess.run([*cli, *phantoms], check=True, capture_output=True, cwd=ROOT)
         gen_s = time.perf_counter() - t_gen
-        # measured inside a fresh child: its own peak and that of its decode workers
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a large
-        # process (this one holds TF and VGG19 by now) would report its parent's peak
-        code = (
-            "import resource, sys\n"
-            "from desktop.cli import main\n"
-            "rc = main(sys.argv[1:])\n"
-            "try:\n"
-            "    s = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
-            "except OSError:  # not Linux: ru_maxrss (KB on Linux/BSD) as an upper bound\n"
-            "    s = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "c = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-            "print('peak-rss-kb', s, c)\n"
-            "sys.exit(rc)\n"
-        )
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-c", code, "train", f"{d}/p", "--out", f"{d}/run",
-                            "--backbone", "compact", "--weights", "none", "--image-size", "128",
-                            "--epochs", "1", "--batch-size", "32"], capture_output=True, text=True,
-                           cwd=ROOT)  # fmt: skip
+        options = "--backbone compact --weights none --image-size 128 --epochs 1 --batch-size 32"
+        train_args = ["train", f"{d}/p", "--out", f"{d}/run", *options.split()]
+        # a fresh child of its own, so its peak is that of the training alone
+        child = [sys.executable, "-m", "benchmarks.children.train_rss", *train_args]
+        r = subprocess.run(child, capture_output=True, text=True, cwd=ROOT)
         if r.returncode != 0:
             return {"train_error": r.stderr[-300:]}
         line = next(x for x in r.stdout.splitlines() if x.startswith("peak-rss-kb"))
         self_kb, child_kb = (int(v) for v in line.split()[1:])
-    return {"train_images": n, "train_peak_rss_mb": round(self_kb / 1024, 0),
-            "train_decode_worker_peak_rss_mb": round(child_kb / 1024, 0),
-            "train_seconds": round(time.perf_counter() - t, 1),
-            "train_phantoms_s": round(gen_s, 1)}  # fmt: skip
+    return {
+        "train_images": n,
+        "train_peak_rss_mb": round(self_kb / 1024, 0),
+        "train_decode_worker_peak_rss_mb": round(child_kb / 1024, 0),
+        "train_seconds": round(time.perf_counter() - t, 1),
+        "train_phantoms_s": round(gen_s, 1),
+    }

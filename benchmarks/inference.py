@@ -67,10 +67,15 @@ def int8_latency(fp32: Path, out_dir: Path, reps: int) -> dict:
     from training.phantom_dataset import write_phantoms
 
     spec = InputSpec()
-    write_phantoms(out_dir / "calib", 8, size=256, bit_depth=16, seed=5, flat=True, masks=False,
-                   workers=1)  # fmt: skip
-    calib = np.stack([to_model_tensor(load_model_gray(f, spec), spec)
-                      for f in sorted((out_dir / "calib").glob("*.png"))])  # fmt: skip
+    write_phantoms(
+        out_dir / "calib", 8, size=256, bit_depth=16, seed=5, flat=True, masks=False, workers=1
+    )
+    calib = np.stack(
+        [
+            to_model_tensor(load_model_gray(f, spec), spec)
+            for f in sorted((out_dir / "calib").glob("*.png"))
+        ]
+    )
     t = time.perf_counter()
     quantize_int8(fp32, out_dir / "int8.onnx", calib)
     quant_s = time.perf_counter() - t

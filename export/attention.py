@@ -278,8 +278,8 @@ def attention_shares(
     ``cell`` is the CAM's own grid step as a fraction of the side (1/16 for a
     16x16 map): the lung field and the text are widened by at least one cell,
     because a coarse map upsampled bilinearly spreads a peripheral lesion's
-    blob over the chest wall (measured: without it a clean model's
-    peripheral COVID-19 cases were flagged in 47 % of cases).
+    blob over the chest wall; without that margin a clean model is flagged on
+    about half (47 %) of its peripheral COVID-19 cases.
     """
     c = np.clip(np.asarray(cam, np.float32), 0.0, None)
     if c.shape != lungs.shape or c.shape != markers.shape:
@@ -326,13 +326,17 @@ def describe(att: Attention, min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> 
     return text
 
 
-def image_masks(image01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lungs, markers) of a windowed image, computed at :data:`ANALYSIS_SIDE`."""
+def analysis_image(decoded, spec, *, image01: np.ndarray | None = None) -> np.ndarray:
+    """The decoded image windowed as the model sees it, area-resized to :func:`analysis_shape`
+    and quantised as the detectors quantise it: the one image the lung and marker estimates
+    are computed on (app, reports and audit). ``image01``: ``windowed(decoded, spec)``."""
     import cv2
 
-    h, w = analysis_shape(*image01.shape)
-    small = cv2.resize(np.asarray(image01, np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    return estimate_lungs(small), detect_markers(small)
+    from export.image_input import windowed
+
+    frame = analysis_shape(decoded.meta.height, decoded.meta.width)
+    full = windowed(decoded, spec) if image01 is None else image01
+    return _u8(cv2.resize(full, frame[::-1], interpolation=cv2.INTER_AREA))
 
 
 def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -33,12 +33,20 @@ INTENDED_USE = (
 
 #: Files that can carry executable code (pickles, Keras Lambda layers, Python, native libs).
 _CODE_BEARING = {
-    ".pkl": "Python pickle", ".pickle": "Python pickle", ".joblib": "Python pickle",
-    ".npy": "NumPy file (may hold a pickle)", ".npz": "NumPy file (may hold a pickle)",
-    ".keras": "Keras model (may hold Lambda layers)", ".h5": "Keras/HDF5 model",
-    ".hdf5": "Keras/HDF5 model", ".py": "Python source", ".pyc": "Python bytecode",
-    ".so": "native library", ".dll": "native library", ".dylib": "native library",
-}  # fmt: skip
+    ".pkl": "Python pickle",
+    ".pickle": "Python pickle",
+    ".joblib": "Python pickle",
+    ".npy": "NumPy file (may hold a pickle)",
+    ".npz": "NumPy file (may hold a pickle)",
+    ".keras": "Keras model (may hold Lambda layers)",
+    ".h5": "Keras/HDF5 model",
+    ".hdf5": "Keras/HDF5 model",
+    ".py": "Python source",
+    ".pyc": "Python bytecode",
+    ".so": "native library",
+    ".dll": "native library",
+    ".dylib": "native library",
+}
 
 
 class BundleError(ValueError):

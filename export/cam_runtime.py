@@ -51,9 +51,11 @@ def use_bfloat16(precision: str | None = None) -> bool:
 
 class CamRunner:
     def __init__(
-        self, bundle: str | os.PathLike[str], manifest: Manifest | None = None,
+        self,
+        bundle: str | os.PathLike[str],
+        manifest: Manifest | None = None,
         precision: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
 
@@ -62,8 +64,11 @@ class CamRunner:
         try:
             self._module = tf.saved_model.load(str(root / m.savedmodel.directory))
         except Exception as exc:
-            raise BundleError(f"SavedModel cannot be loaded ({type(exc).__name__})", bundle=root,
-                              file=m.savedmodel.directory) from None  # fmt: skip
+            raise BundleError(
+                f"SavedModel cannot be loaded ({type(exc).__name__})",
+                bundle=root,
+                file=m.savedmodel.directory,
+            ) from None
         sigs = self._module.signatures
         if m.savedmodel.cam_signature not in sigs:
             raise BundleError(
@@ -74,8 +79,9 @@ class CamRunner:
         self.precision = "fp32 (XLA)"
         graph = "cam_graph"  # export.build.GRAPH_CAM_SIGNATURE (not imported: build pulls Keras)
         if graph in sigs and use_bfloat16(precision):
-            # oneDNN's bfloat16 rewrite of the plain graph: AMX on this CPU; process-wide,
-            # which suits the processes that run Grad-CAM (the app's child, the CLI)
+            # oneDNN's bfloat16 rewrite of the plain graph (AMX or AVX512-BF16 where the CPU
+            # has them); process-wide, which suits the processes that run Grad-CAM (the app's
+            # child, the CLI)
             tf.config.optimizer.set_experimental_options(
                 {"auto_mixed_precision_onednn_bfloat16": True}
             )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from export.attention import ANALYSIS_SIDE, Attention, analysis_shape
+from export.attention import ANALYSIS_SIDE, Attention
 from export.image_input import DecodedImage, InputSpec, model_gray, read_image, windowed
 
 #: the "looked outside the lungs" measure everywhere (list, reports, ``cxr audit``):
@@ -43,14 +43,12 @@ class ImageInput:
 
     @classmethod
     def from_decoded(cls, decoded: DecodedImage, spec: InputSpec) -> ImageInput:
-        import cv2
+        from export.attention import analysis_image
 
-        h, w = decoded.meta.height, decoded.meta.width
         image01 = windowed(decoded, spec)
-        frame = analysis_shape(h, w)
-        small = cv2.resize(image01, frame[::-1], interpolation=cv2.INTER_AREA)
-        analysis = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return cls(model_gray(decoded, spec, image01=image01), analysis, h, w)
+        analysis = analysis_image(decoded, spec, image01=image01)
+        gray = model_gray(decoded, spec, image01=image01)
+        return cls(gray, analysis, decoded.meta.height, decoded.meta.width)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], spec: InputSpec) -> ImageInput:

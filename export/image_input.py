@@ -524,7 +524,7 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
 
 
 def from_array(arr: np.ndarray, *, source_format: str = "array") -> DecodedImage:
-    """An in-memory image (e.g. a row of the notebook's ``trainx.npy``) as a DecodedImage.
+    """An in-memory image (e.g. one image of a NumPy ``.npy`` stack) as a DecodedImage.
 
     Goes through the same grey conversion and windowing as files do, so the
     NumPy data source has no separate preprocessing.

@@ -82,8 +82,9 @@ class OnnxClassifier:
         try:
             self.session, self.provider = make_session(self.path, prefer)
         except Exception as exc:
-            raise BundleError(f"ONNX model cannot be loaded ({exc})", bundle=root,
-                              file=self.manifest.onnx.file) from None  # fmt: skip
+            raise BundleError(
+                f"ONNX model cannot be loaded ({exc})", bundle=root, file=self.manifest.onnx.file
+            ) from None
         self._check_against_manifest(root)
 
     def _check_against_manifest(self, root: Path) -> None:

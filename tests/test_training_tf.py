@@ -89,6 +89,27 @@ def test_vgg19_export_parity_and_cam_signature(tmp_path):
     assert load_bundle(tmp_path / "b").files == written.files
 
 
+def test_augmented_batches_keep_shape_range_and_labels(tmp_path):
+    """The augmentation path (the trained fixture runs without it, for fixed weights)."""
+    from training.cache import Cache
+    from training.pipeline import make_dataset
+
+    n, size = 6, 32
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size), dtype=np.uint8)
+    images.tofile(tmp_path / "cache.u8")
+    labels = np.arange(n, dtype=np.int64) % 3
+    cache = Cache(tmp_path / "cache.u8", size, [f"{i}.png" for i in range(n)], labels,
+                  np.array(["train"] * n), [])  # fmt: skip
+    rows = np.arange(n)
+    plain = make_dataset(cache, rows, 3, n, training=False)
+    aug = make_dataset(cache, rows, 3, n, training=True, flip=True, augment=True, seed=1)
+    (x0, y0), (x1, y1) = next(iter(plain)), next(iter(aug))
+    assert x1.shape == x0.shape == (n, size, size, 3) and x1.dtype == x0.dtype
+    assert float(np.min(x1)) >= 0.0 and float(np.max(x1)) <= 255.0
+    assert sorted(np.argmax(y1, axis=1)) == sorted(np.argmax(y0, axis=1))
+    assert not np.allclose(np.sort(np.asarray(x1).ravel()), np.sort(np.asarray(x0).ravel()))
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     from training.phantom_dataset import write_phantoms
@@ -96,9 +117,13 @@ def trained_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("e2e")
     write_phantoms(root / "data", 30, size=64, bit_depth=16, seed=3, workers=1)
+    # the same weights on every run: fixed data and seed, and no augmentation (its random
+    # layers run in a parallel tf.data map, so the order of their draws varies run to run;
+    # TF's op-determinism switch would fix that but makes the XLA `cam` export fail)
     cfg = TrainConfig(
         data=str(root / "data"), out=str(root / "run"), backbone="compact", weights="none",
-        image_size=32, epochs=2, batch_size=8, distribute="mirrored", workers=1,
+        image_size=32, epochs=2, batch_size=8, distribute="mirrored", workers=1, seed=0,
+        augment=False,
     )  # fmt: skip
     summary = train(cfg)
     return root, summary
@@ -259,10 +284,16 @@ def test_code_bearing_files_are_refused_even_when_listed(trained_run, tmp_path, 
 
 def test_bfloat16_cam_path_agrees_with_float32(trained_run, tmp_path, monkeypatch):
     """The plain-graph twin of `cam` in bfloat16 (oneDNN; the app's Grad-CAM child on CPUs with
-    AMX) gives the float32 heatmap within a few percent. Run in a child: TF's switch is global."""
-    import subprocess
-    import sys
+    bf16) against float32, on the same weights. Run in a child: TF's switch is global.
 
+    What holds for any model: bfloat16 keeps 8 significant bits (unit roundoff 2**-8, 0.4 %),
+    so rounding the inputs of the compact CNN's seven convolutions moves the CAM layer's
+    activations by about 1 % of their largest value; the bound is 4 % (ten roundoffs). The
+    heatmap is not continuous in the arithmetic (a head ReLU that flips changes the gradients
+    by a step, and a map whose float32 positive part is a near-cancellation is rescaled to
+    [0, 1]), so single maps can differ a lot; the median over eight maps stays within 3 %.
+    """
+    from export.cam import compute_cam
     from export.cam_runtime import PRECISION_ENV, cpu_has_bf16, use_bfloat16
 
     assert not use_bfloat16() and not use_bfloat16("fp32") and use_bfloat16("bf16")
@@ -273,33 +304,40 @@ def test_bfloat16_cam_path_agrees_with_float32(trained_run, tmp_path, monkeypatc
     monkeypatch.setenv(PRECISION_ENV, "half")
     with pytest.raises(ValueError):
         use_bfloat16("auto")
+    monkeypatch.delenv(PRECISION_ENV)
     root, _ = trained_run
+    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
+    cls = [i % 3 for i in range(8)]
+    np.savez(tmp_path / "in.npz", x=x, cls=cls)
     code = (
         "import sys, numpy as np\n"
-        "from export.cam import compute_cam\n"
         "from export.cam_runtime import CamRunner\n"
-        "x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)\n"
-        "cls = [0, 1, 2, 0]\n"
+        "d = np.load(sys.argv[2] + '/in.npz'); x, cls = d['x'], d['cls']\n"
         "r = CamRunner(sys.argv[1], precision='bf16')\n"
-        "fast = compute_cam('gradcam', *r.run(x, cls)[:2]).reshape(4, -1)\n"
-        "exact = compute_cam('gradcam', *r.run(x, cls, exact=True)[:2]).reshape(4, -1)\n"
-        "ref = compute_cam('gradcam', *CamRunner(sys.argv[1]).run(x, cls)[:2]).reshape(4, -1)\n"
-        "# a map can be flat (all zeros) in both: compare those directly\n"
-        "corr = min(np.corrcoef(u, v)[0, 1] if u.std() and v.std() else\n"
-        "           float(np.allclose(u, v, atol=0.05)) for u, v in zip(fast, exact))\n"
-        "print(r.precision, '|', float(np.abs(fast - exact).mean()), '|', corr, '|',\n"
-        "      float(np.abs(exact - ref).max()))\n"
+        "out = {'fast': r.run(x, cls), 'exact': r.run(x, cls, exact=True),\n"
+        "       'ref': CamRunner(sys.argv[1]).run(x, cls)}\n"
+        "np.savez(sys.argv[2] + '/out.npz', **{f'{k}_{i}': v[i] for k, v in out.items()\n"
+        "                                     for i in (0, 1)})\n"
+        "print(r.precision)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code, str(root / "run" / "bundle")],
+    r = subprocess.run([sys.executable, "-c", code, str(root / "run" / "bundle"), str(tmp_path)],
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
-    label, mean_diff, corr, exact_vs_ref = r.stdout.strip().splitlines()[-1].split(" | ")
-    assert label.startswith("bfloat16")
-    # maps in [0, 1]; on the shortcut experiment's clean model: mean 0.0014, correlation > 0.999
-    assert float(mean_diff) < 0.03 and float(corr) > 0.98, (mean_diff, corr)
-    if cpu_has_bf16():  # the rewrite really ran: the maps differ a little
-        assert float(mean_diff) > 0
-    assert float(exact_vs_ref) < 1e-5  # exact=True is the float32 XLA path, switch or not
+    assert r.stdout.strip().splitlines()[-1].startswith("bfloat16")
+    out = np.load(tmp_path / "out.npz")
+    (a_fast, g_fast), (a_exact, g_exact), (a_ref, g_ref) = (
+        (out[f"{k}_0"], out[f"{k}_1"]) for k in ("fast", "exact", "ref")
+    )
+    # exact=True is the float32 XLA path, switch or not
+    assert np.abs(a_exact - a_ref).max() < 1e-5 and np.abs(g_exact - g_ref).max() < 1e-5
+    scale = np.abs(a_exact).max(axis=(1, 2, 3))
+    rel = np.abs(a_fast - a_exact).max(axis=(1, 2, 3)) / np.maximum(scale, 1e-12)
+    assert rel.max() < 0.04, rel
+    if cpu_has_bf16():  # the rewrite really ran
+        assert rel.max() > 0
+    maps = [compute_cam("gradcam", a, g) for a, g in ((a_fast, g_fast), (a_exact, g_exact))]
+    per_map = np.abs(maps[0] - maps[1]).mean(axis=(1, 2))
+    assert np.isfinite(per_map).all() and np.median(per_map) < 0.03, per_map
 
 
 def test_gradcam_child_process_displays_fast_and_flags_exact(trained_run, tmp_path):

@@ -165,7 +165,7 @@ def audit(
                 "markers_present": bool(_mk.any()),
             }
             if ds_lungs is not None:
-                est = estimate_lungs_for(decoded, m.input) if use_ds else lungs
+                est = A.estimate_lungs(A.analysis_image(decoded, m.input)) if use_ds else lungs
                 dices.append(A.dice(est, A.resize_mask(ds_lungs, est.shape)))
             lesion = _read_mask(sibling_mask(s.source, "lesion_masks"))
             if lesion is not None and lesion.any():
@@ -227,19 +227,6 @@ def audit(
         },
     }
     return out, rows
-
-
-def estimate_lungs_for(decoded, spec) -> np.ndarray:
-    """The app's lung estimate, for the Dice against a data set's own masks."""
-    import cv2
-
-    from export.attention import analysis_shape, estimate_lungs
-    from export.image_input import windowed
-
-    frame = analysis_shape(decoded.meta.height, decoded.meta.width)
-    return estimate_lungs(
-        cv2.resize(windowed(decoded, spec), frame[::-1], interpolation=cv2.INTER_AREA)
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -87,9 +87,14 @@ def evaluate_bundle(
         np.array(labels), np.concatenate(logits), m.class_names, m.calibration_temperature
     )
     metrics.update(
-        bundle=str(bundle), model_name=m.model_name, data=ds.describe(), split=split,
-        provider=clf.provider, skipped=skipped, seconds=round(time.perf_counter() - t0, 2),
-    )  # fmt: skip
+        bundle=str(bundle),
+        model_name=m.model_name,
+        data=ds.describe(),
+        split=split,
+        provider=clf.provider,
+        skipped=skipped,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     return metrics
 
 

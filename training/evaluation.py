@@ -1,8 +1,7 @@
 """Metrics from probabilities (NumPy only): the numbers a reviewer's trust rests on.
 
 ROC AUC is computed from the *probabilities*, one class against the rest
-(the original notebook fed hard labels to it, which reduces the curve to a
-single point). Calibration is a single temperature fitted on the validation
+(hard labels would reduce the curve to a single point). Calibration is a single temperature fitted on the validation
 split and judged by expected calibration error (ECE).
 """
 
@@ -27,8 +26,8 @@ def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
 
 #: Calibration may soften a model but never sharpen it. On a validation split the model
 #: classifies perfectly, the likelihood keeps improving as T -> 0 and the fit would make
-#: every future mistake look certain (seen on the demo: a lower-lobe pneumonia shown as
-#: 98.9 % COVID-19 at T = 0.5). For a reviewer, over-confidence is the costly error.
+#: every future mistake look certain (at T = 0.5 the demo model shows a lower-lobe
+#: pneumonia as 98.9 % COVID-19). For a reviewer, over-confidence is the costly error.
 T_MIN, T_MAX = 1.0, 20.0
 
 

@@ -48,8 +48,9 @@ def export_run(run: str, out: str, *, quantize: str | None = None, force: bool =
     spec = InputSpec(height=cfg.image_size, width=cfg.image_size, resize=cfg.resize)
     manifest = make_manifest(cfg, summary, spec, mspec)
     val = cache.rows("val")
-    written = write_bundle(model, out, manifest,
-                           parity_images=next(tensor_batches(cache, val[:32], 32)), force=force)  # fmt: skip
+    written = write_bundle(
+        model, out, manifest, parity_images=next(tensor_batches(cache, val[:32], 32)), force=force
+    )
     if quantize == "int8":
         written = _add_int8(Path(out), written, cache)
     return load_bundle(out) if written else None

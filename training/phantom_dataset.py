@@ -124,10 +124,13 @@ def _encode_png(arr: np.ndarray) -> bytes:
     import cv2
 
     params = [
-        cv2.IMWRITE_PNG_COMPRESSION, 1,
-        cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
-        cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
-    ]  # fmt: skip
+        cv2.IMWRITE_PNG_COMPRESSION,
+        1,
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_RLE,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_UP,
+    ]
     ok, buf = cv2.imencode(".png", arr, params)
     if not ok:
         raise OSError("PNG encoding failed")
@@ -217,8 +220,15 @@ def write_phantoms(
         raise PhantomError(f"{out_p} exists and is not a folder")
     if out_p.exists() and any(out_p.iterdir()) and not force:
         raise PhantomError(f"{out_p} is not empty; use --force to write into it")
-    items = plan(n, seed=seed, ratio=ratio, confound=confound, marker_prob=marker_prob,
-                 flat=flat, confound_p=confound_p)  # fmt: skip
+    items = plan(
+        n,
+        seed=seed,
+        ratio=ratio,
+        confound=confound,
+        marker_prob=marker_prob,
+        flat=flat,
+        confound_p=confound_p,
+    )
     try:
         for it in items:
             folder = (out_p / it.rel_path).parent

@@ -14,8 +14,9 @@ demo and the shortcut-learning experiment have images whose truth is known
 * **Pneumonia**: dense, homogeneous lobar consolidation, usually one side,
   sharply bounded at a fissure, with air bronchograms;
 * **markers**: burned-in ``R``/``L``/``B1``/dates at the edges; with the
-  ``markers`` confound their text and corner follow the class, which
-  recreates the shortcut the original notebook found.
+  ``markers`` confound their text and corner follow the class, as source
+  hospital and class go together in the public COVID-19 collections: a
+  shortcut a model can learn instead of the lungs.
 
 Everything is vectorised NumPy/OpenCV on one float32 grid: ~10 ms for a
 512 x 512 image on one core.

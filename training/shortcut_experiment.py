@@ -50,9 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument(
-        "--confound-p", type=float, default=1.0,
+        "--confound-p",
+        type=float,
+        default=1.0,
         help="share of 'markers' images whose marker follows the class (default 1.0)",
-    )  # fmt: skip
+    )
     a = p.parse_args(argv)
     out = Path(a.out)
     t0 = time.perf_counter()
@@ -89,14 +91,38 @@ def main(argv: list[str] | None = None) -> int:
         run = out / f"run-{name}"
         if not (run / "bundle" / "manifest.json").is_file():
             _cxr(
-                "train", str(out / "data" / name), "--out", str(run), "--backbone", "compact",
-                "--weights", "none", "--image-size", str(a.image_size), "--epochs",
-                str(a.epochs), "--batch-size", "32", "--lr", "1e-3", "--seed", str(a.seed),
-                "--model-name", f"shortcut experiment: compact CNN trained on '{name}' phantoms",
-            )  # fmt: skip
+                "train",
+                str(out / "data" / name),
+                "--out",
+                str(run),
+                "--backbone",
+                "compact",
+                "--weights",
+                "none",
+                "--image-size",
+                str(a.image_size),
+                "--epochs",
+                str(a.epochs),
+                "--batch-size",
+                "32",
+                "--lr",
+                "1e-3",
+                "--seed",
+                str(a.seed),
+                "--model-name",
+                f"shortcut experiment: compact CNN trained on '{name}' phantoms",
+            )
         audit_json = out / f"audit-{name}.json"
-        _cxr("audit", str(run / "bundle"), str(out / "data" / "test"), "--json", str(audit_json),
-             "--csv", str(out / f"audit-{name}.csv"), "--force")  # fmt: skip
+        _cxr(
+            "audit",
+            str(run / "bundle"),
+            str(out / "data" / "test"),
+            "--json",
+            str(audit_json),
+            "--csv",
+            str(out / f"audit-{name}.csv"),
+            "--force",
+        )
         audits[key] = json.loads(audit_json.read_text())
     m, c = audits["marker_trained"], audits["clean"]
     checks = {
@@ -116,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
     for key in ("marker_trained", "clean"):
         au = audits[key]
-        print(f"{key:15s} accuracy {au['accuracy']:.3f}  flagged {au['flagged_fraction']:.3f}  "
-              f"lung share {au['lung_share_mean']}  marker share {au['marker_share_mean']}  "
-              f"pointing {au['pointing_game']}")  # fmt: skip
+        print(
+            f"{key:15s} accuracy {au['accuracy']:.3f}  flagged {au['flagged_fraction']:.3f}  "
+            f"lung share {au['lung_share_mean']}  marker share {au['marker_share_mean']}  "
+            f"pointing {au['pointing_game']}"
+        )
     print(f"bars met: {checks}  ({result['seconds']:.0f} s) -> {a.json}")
     return 0 if all(checks.values()) else 1
 
