@@ -32,6 +32,7 @@ BARS = {
     "folder_vs_raw": (">=", 0.85),
     "soak_rss_growth_mb": ("<=", 150),
     "scale_train_peak_rss_mb": ("<=", 4000),
+    "decodes_per_viewed_image_max": ("<=", 2),
 }
 
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", dest="json_out", required=True)
     args = p.parse_args(argv)
     from benchmarks.app_figures import int8_demo, raw_ort_img_per_s, startup_ms, train_peak_rss
-    from benchmarks.gui import run_folder_throughput, run_gui, run_soak
+    from benchmarks.gui import run_decodes_and_reports, run_folder_throughput, run_gui, run_soak
     from benchmarks.inference import run_inference
     from desktop.paths import DEMO_BUNDLE
 
@@ -97,6 +98,7 @@ def main(argv=None) -> int:
             out["folder_vs_raw"] = round(out["folder_img_per_s"] / raw["raw_ort_b16_img_per_s"], 3)
         step("GUI stall (200 phantoms, demo bundle)", lambda: run_gui(n_images=200))
         step("start-up", startup_ms)
+        step("decodes per viewed image, app vs headless report (demo)", run_decodes_and_reports)
         step("soak (1,000 images with heatmaps)", lambda: run_soak(1000))
         step(
             "int8 accuracy (demo model)", lambda: int8_demo(DEMO_BUNDLE, 150 if args.quick else 600)

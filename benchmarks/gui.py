@@ -6,6 +6,9 @@
   classified" with a given bundle (VGG19 for the bar), nothing else asked.
 * ``run_soak``: page through N images, each with its heatmap, and follow the
   resident memory of the app *and* its Grad-CAM child process.
+* ``run_decodes_and_reports``: decodes per image viewed with its heatmap, and
+  the demo folder's PDF report from the app (reusing its results) against
+  ``cxr report`` from scratch.
 """
 
 from __future__ import annotations
@@ -69,3 +72,32 @@ def run_soak(n_images: int = 1000, warm: int = 100, bundle: Path | None = None) 
 
     args = [str(bundle or DEMO_BUNDLE), str(warm)]
     return _in_folder("cxr-bench-soak-", n_images, "soak", args, "soak_error")
+
+
+def run_decodes_and_reports(bundle: Path | None = None) -> dict:
+    """On a copy of the demo images: the app's figures, then the headless report's time."""
+    import shutil
+    import time
+
+    from desktop.paths import DEMO_BUNDLE, DEMO_IMAGES
+
+    bundle = bundle or DEMO_BUNDLE
+    with tempfile.TemporaryDirectory(prefix="cxr-bench-report-") as d:
+        folder = Path(d) / "demo"
+        shutil.copytree(DEMO_IMAGES, folder, ignore=shutil.ignore_patterns(".cxr-review"))
+        out = _run("decodes_and_report", [str(folder), str(bundle), f"{d}/app.pdf"], Path(d))
+        if "error" in out:
+            return {"report_error": out["error"]}
+        t0 = time.perf_counter()
+        cli = [sys.executable, "-m", "desktop.cli", "report", str(folder), "--bundle", str(bundle)]
+        r = subprocess.run([*cli, "--out", f"{d}/headless.pdf"], capture_output=True, text=True,
+                           cwd=ROOT, env={**os.environ, "CXR_REVIEW_HOME": f"{d}/home"})  # fmt: skip
+        if r.returncode != 0:
+            out["headless_report_error"] = r.stderr[-300:]
+        else:
+            out["headless_report_s"] = round(time.perf_counter() - t0, 2)
+            if out.get("app_report_s"):
+                out["app_vs_headless_report"] = round(
+                    out["app_report_s"] / out["headless_report_s"], 3
+                )
+    return out

@@ -61,7 +61,7 @@ def main() -> None:
             "stall bench timed out:",
             state,
             attention_summary(w.entries, 0.5),
-            w._cam.background_left,
+            w.heatmaps.cam.background_left,
             w.classifying,
             file=sys.stderr,
         )

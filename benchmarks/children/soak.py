@@ -21,8 +21,8 @@ def main() -> None:
     w.classification_finished.connect(lambda: state.update(done=True))
 
     def sample():
-        proc = w._cam._proc._proc
-        child = rss_mb(proc.pid) if proc is not None and proc.is_alive() else None
+        pid = w.heatmaps.cam.child_pid
+        child = rss_mb(pid) if pid is not None else None
         state["samples"].append((state["heat"], rss_mb(os.getpid()), child))
 
     def on_heat():
