@@ -253,6 +253,11 @@ def test_bundle_classes_through_classify_and_report(which, request, scans, tmp_p
     assert m.class_names == names
     assert set(m.training.class_counts) == set(names)
     assert set(m.training.metrics["per_class"]) == set(names)
+    from training.evaluate_cmd import evaluate_bundle
+
+    data = bundle.parent.parent / "data" / "relabelled.csv"  # labels read as the bundle's classes
+    ev = evaluate_bundle(str(bundle), str(data), workers=1)
+    assert ev["class_names"] == list(names) and ev["n"] == (30 if which == "two" else 44)
     out = tmp_path / "results.csv"
     r = _cxr("classify", scans, "--bundle", bundle, "--out", out)
     assert r.returncode == 0, r.stderr
