@@ -56,8 +56,15 @@ def build(root: Path, *, huge: bool = True) -> dict[str, str]:
     put("UPPER.PNG", png, "ok")
     put("Ünïcode folder/scan with spaces ✓.png", png, "ok")
     put("no_pixels.dcm", dicom_bytes(grad, with_pixels=False), "error")
-    put("mpeg.dcm", dicom_bytes((grad >> 4).astype(np.uint8), transfer_syntax="1.2.840.10008.1.2.4.100",
-                                encapsulated=[b"\x00" * 64]), "error")  # fmt: skip
+    put(
+        "mpeg.dcm",
+        dicom_bytes(
+            (grad >> 4).astype(np.uint8),
+            transfer_syntax="1.2.840.10008.1.2.4.100",
+            encapsulated=[b"\x00" * 64],
+        ),
+        "error",
+    )
     (root / "loop").mkdir()
     os.symlink(root, root / "loop" / "back_to_root")  # must not recurse
     os.symlink(root / "does_not_exist.png", root / "dangling.png")

@@ -188,8 +188,10 @@ def test_screenshot_from_the_command_line(tmp_path, folder):
     shot = tmp_path / "shot.png"
     r = subprocess.run(
         [sys.executable, "-m", "desktop", str(folder), "--screenshot", str(shot)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     import cv2
 
@@ -221,8 +223,11 @@ def test_demo_screenshot_with_model(tmp_path):
     shot = tmp_path / "demo.png"
     r = subprocess.run(
         [sys.executable, "-m", "desktop", "--demo", "--screenshot", str(shot)],
-        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1],
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[1],
+    )
     assert r.returncode == 0, r.stderr
     assert shot.stat().st_size > 10_000
     from desktop.paths import demo_copy_dir
@@ -254,8 +259,10 @@ def test_attention_results_late_stale_or_failing(qtbot, tmp_path):
     qtbot.addWidget(w)
     s = w.session
     s.bundle = tmp_path
-    s.entries = [ImageResult(tmp_path / f"{k}.png", f"{k}.png", FileKey(1, k),
-                             np.array([0.2, 0.7, 0.1])) for k in range(5)]  # fmt: skip
+    s.entries = [
+        ImageResult(tmp_path / f"{k}.png", f"{k}.png", FileKey(1, k), np.array([0.2, 0.7, 0.1]))
+        for k in range(5)
+    ]
     emit = w.heatmaps.cam.attention_done.emit
 
     def done(i, att, failed=False, pass_id=None, rel=None):

@@ -88,16 +88,18 @@ def test_radiography_layout_three_by_default_four_when_lung_opacity_is_named(tmp
 def test_labels_outside_the_named_classes_stop(tmp_path, capsys):
     """The measured defect: a COVID / non-COVID CSV trained on the COVID rows alone."""
     m = _labelled_csv(tmp_path, {"COVID": 12, "non-COVID": 13})
-    line = _train_error(capsys, str(m), "--out", str(tmp_path / "run"),
-                        "--classes", "COVID-19,Normal,Pneumonia")  # fmt: skip
+    line = _train_error(
+        capsys, str(m), "--out", str(tmp_path / "run"), "--classes", "COVID-19,Normal,Pneumonia"
+    )
     assert "'non-COVID' (13)" in line and "--classes" in line and "--class-map" in line
     assert not (tmp_path / "run" / "split.csv").exists()  # nothing was trained on the rest
 
 
 def test_a_named_class_without_images_stops(tmp_path, capsys):
     m = _labelled_csv(tmp_path, {"COVID": 12, "Normal": 12})
-    line = _train_error(capsys, str(m), "--out", str(tmp_path / "run"),
-                        "--classes", "COVID-19,Normal,Pneumonia")  # fmt: skip
+    line = _train_error(
+        capsys, str(m), "--out", str(tmp_path / "run"), "--classes", "COVID-19,Normal,Pneumonia"
+    )
     assert "class 'Pneumonia' has no images" in line and "--classes" in line
 
 
@@ -155,8 +157,15 @@ def test_one_class_only_and_npy_with_named_classes(tmp_path):
 
 def test_filters_follow_the_class_names():
     names = ("COVID", "non-COVID")
-    assert filter_names(names) == ("All", "COVID", "non-COVID", "Not reviewed", "Uncertain AI",
-                                   "Looked outside lungs", "Errors")  # fmt: skip
+    assert filter_names(names) == (
+        "All",
+        "COVID",
+        "non-COVID",
+        "Not reviewed",
+        "Uncertain AI",
+        "Looked outside lungs",
+        "Errors",
+    )
     assert "COVID-19" not in filter_names(names)
     entries = [
         ImageResult(Path("a.png"), "a.png", probabilities=np.array([0.9, 0.1])),
@@ -173,8 +182,14 @@ def test_filters_follow_the_class_names():
     assert visible_rows(e4, four, filter_name="Lung_Opacity") == []
     with pytest.raises(ValueError, match="unknown filter"):
         visible_rows(e4, four, filter_name="non-COVID")
-    assert filter_names(("Errors", "B")) == ("All", "B", "Not reviewed", "Uncertain AI",
-                                             "Looked outside lungs", "Errors")  # fmt: skip
+    assert filter_names(("Errors", "B")) == (
+        "All",
+        "B",
+        "Not reviewed",
+        "Uncertain AI",
+        "Looked outside lungs",
+        "Errors",
+    )
 
 
 # --------------------------------------------------------------------------- trained bundles
@@ -198,9 +213,29 @@ def _phantom_csv(root: Path, n: int, ratio, relabel) -> Path:
 
 
 def _train(root: Path, data: Path, *extra: str) -> Path:
-    code = cxr_main(["train", str(data), "--out", str(root / "run"), "--backbone", "compact",
-                     "--weights", "none", "--image-size", "32", "--epochs", "1",
-                     "--batch-size", "8", "--workers", "1", "--patience", "1", *extra])  # fmt: skip
+    code = cxr_main(
+        [
+            "train",
+            str(data),
+            "--out",
+            str(root / "run"),
+            "--backbone",
+            "compact",
+            "--weights",
+            "none",
+            "--image-size",
+            "32",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--workers",
+            "1",
+            "--patience",
+            "1",
+            *extra,
+        ]
+    )
     assert code == 0
     return root / "run" / "bundle"
 
@@ -209,8 +244,9 @@ def _train(root: Path, data: Path, *extra: str) -> Path:
 def two_class_bundle(tmp_path_factory):
     pytest.importorskip("keras")
     root = tmp_path_factory.mktemp("two")
-    data = _phantom_csv(root / "data", 30, (1, 1, 1),
-                        lambda c, k: "COVID" if c == "COVID-19" else "non-COVID")  # fmt: skip
+    data = _phantom_csv(
+        root / "data", 30, (1, 1, 1), lambda c, k: "COVID" if c == "COVID-19" else "non-COVID"
+    )
     return _train(root, data)
 
 
@@ -237,8 +273,13 @@ def scans(tmp_path_factory):
 
 
 def _cxr(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "desktop.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "desktop.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.parametrize("which", ["two", "four"])

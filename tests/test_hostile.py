@@ -43,9 +43,23 @@ def test_classify_gives_one_clear_row_per_file(corpus, tmp_path):
     root, expected = corpus
     out = tmp_path / "rows.csv"
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "desktop.cli", "classify", str(root), "--bundle",
-                        str(DEMO_BUNDLE), "--out", str(out)], capture_output=True, text=True,
-                       timeout=300, cwd=ROOT)  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "desktop.cli",
+            "classify",
+            str(root),
+            "--bundle",
+            str(DEMO_BUNDLE),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     rows = {row["path"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
@@ -104,8 +118,12 @@ def test_sigkill_never_loses_a_saved_annotation(tmp_path):
     saved: dict[str, str] = {}
     start = 0
     for _ in range(50):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(start)],
-                                stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         time.sleep(rng.uniform(0.05, 0.4))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
@@ -147,12 +165,17 @@ def test_fuzz_decoder_bounded():
 
     from export.image_input import ImageDecodeError, decode_image
 
-    seeds = [png_bytes(np.arange(64, dtype=np.uint8).reshape(8, 8)),
-             dicom_bytes(np.arange(64, dtype=np.uint16).reshape(8, 8))]  # fmt: skip
+    seeds = [
+        png_bytes(np.arange(64, dtype=np.uint8).reshape(8, 8)),
+        dicom_bytes(np.arange(64, dtype=np.uint16).reshape(8, 8)),
+    ]
 
     @settings(max_examples=3000, deadline=2000, suppress_health_check=list(HealthCheck))
-    @given(st.sampled_from(seeds), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)),
-                                            max_size=8), st.integers(0, 10_000))  # fmt: skip
+    @given(
+        st.sampled_from(seeds),
+        st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+        st.integers(0, 10_000),
+    )
     def run(seed, flips, cut):
         data = bytearray(seed)
         for pos, val in flips:
@@ -215,8 +238,10 @@ with ReviewStore.for_folder(sys.argv[1]) as store:
     for i in range(60):
         store.set_note("shared.png", f"{who} {i}", reviewer=who)
 """
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), who], cwd=ROOT)
-             for who in ("alice", "bob")]  # fmt: skip
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), who], cwd=ROOT)
+        for who in ("alice", "bob")
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     with ReviewStore.for_folder(tmp_path) as store:
         assert store.integrity_ok()

@@ -67,9 +67,13 @@ def test_an_installed_copy_finds_its_resources_outside_a_checkout(tmp_path):
         "import desktop.paths as p; print(p.__file__); print(p.DEMO_IMAGES); print(p.DEMO_BUNDLE)"
     )
     r = subprocess.run(
-        [sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path,
-        env={"PYTHONPATH": str(site)}, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site)},
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     module, images, bundle = r.stdout.splitlines()
     assert Path(module).is_relative_to(site)

@@ -29,8 +29,13 @@ def test_cache_hits_only_for_same_file_and_model(tmp_path):
 
 def _e(name, probs=None, error=None, decision=None):
     review = Review(name, decision, None, None, None, "", "x", "t") if decision else None
-    return ImageResult(path=Path("/nowhere") / name, rel_path=name, error=error, review=review,
-                 probabilities=None if probs is None else np.array(probs))  # fmt: skip
+    return ImageResult(
+        path=Path("/nowhere") / name,
+        rel_path=name,
+        error=error,
+        review=review,
+        probabilities=None if probs is None else np.array(probs),
+    )
 
 
 NAMES = ("COVID-19", "Normal", "Pneumonia")

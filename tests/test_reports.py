@@ -21,8 +21,13 @@ pytestmark = pytest.mark.skipif(
 
 
 def _cxr(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "desktop.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "desktop.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +40,13 @@ def reviewed_folder(tmp_path_factory):
     (out / "sub" / "UPPER.PNG").write_bytes((out / "phantom-00001.png").read_bytes())
     (out / "broken.png").write_text("<html>oops</html>")
     with ReviewStore.for_folder(out) as store:
-        store.set_decision("phantom-00002.png", "override", reviewer="Dr A", reviewer_class="Normal",
-                           ai_class="COVID-19")  # fmt: skip
+        store.set_decision(
+            "phantom-00002.png",
+            "override",
+            reviewer="Dr A",
+            reviewer_class="Normal",
+            ai_class="COVID-19",
+        )
         store.set_note("phantom-00002.png", "Marker overlaps the apex", reviewer="Dr A")
         store.set_decision("phantom-00003.png", "uncertain", reviewer="Dr A")
     return out
@@ -44,8 +54,20 @@ def reviewed_folder(tmp_path_factory):
 
 def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
     out, heat = tmp_path / "results.csv", tmp_path / "heat"
-    r = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out, "--heatmaps", heat,
-             "--colormap", "viridis", "--opacity", "1")  # fmt: skip
+    r = _cxr(
+        "classify",
+        reviewed_folder,
+        "--bundle",
+        DEMO_BUNDLE,
+        "--out",
+        out,
+        "--heatmaps",
+        heat,
+        "--colormap",
+        "viridis",
+        "--opacity",
+        "1",
+    )
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert (
@@ -84,17 +106,41 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
 
 def test_report_pdf_pages_text_and_overlay(qapp, reviewed_folder, tmp_path):
     pdf = tmp_path / "report.pdf"
-    r = _cxr("report", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", pdf, "--opacity", "0.6",
-             "--reviewer", "Dr A", "--min-lung-share", "1.0", "--colormap", "viridis")  # fmt: skip
+    r = _cxr(
+        "report",
+        reviewed_folder,
+        "--bundle",
+        DEMO_BUNDLE,
+        "--out",
+        pdf,
+        "--opacity",
+        "0.6",
+        "--reviewer",
+        "Dr A",
+        "--min-lung-share",
+        "1.0",
+        "--colormap",
+        "viridis",
+    )
     assert r.returncode == 0, r.stderr
     from pypdf import PdfReader
 
     reader = PdfReader(str(pdf))
     assert len(reader.pages) == 8 + 2  # cover + one page per file + summary
     text = " ".join("\n".join(p.extract_text() for p in reader.pages).split())  # pypdf gives tabs
-    for needle in ("phantom-00002.png", "sub/UPPER.PNG", "broken.png", "COVID-19", "Normal",
-                   "Pneumonia", "Marker overlaps the apex", "Dr A", "RESEARCH USE ONLY",
-                   "Looked outside the lungs: 7 of 7 images", "threshold 100%"):  # fmt: skip
+    for needle in (
+        "phantom-00002.png",
+        "sub/UPPER.PNG",
+        "broken.png",
+        "COVID-19",
+        "Normal",
+        "Pneumonia",
+        "Marker overlaps the apex",
+        "Dr A",
+        "RESEARCH USE ONLY",
+        "Looked outside the lungs: 7 of 7 images",
+        "threshold 100%",
+    ):
         assert needle in text, needle  # threshold 1.0: every image is flagged
     page = _render_page(pdf, 2)  # an image page (files sorted: broken.png first, then phantoms)
     colourful = np.abs(page[..., 0].astype(int) - page[..., 2].astype(int)) > 40

@@ -16,8 +16,14 @@ def test_decisions_notes_history_and_reopen(tmp_path):
             "a.png", "agree", reviewer="ann", ai_class="Normal", ai_probability=0.93
         )
         assert r.reviewer_class == "Normal" and r.decision == "agree"
-        store.set_decision("a.png", "override", reviewer="bob", reviewer_class="Pneumonia",
-                           ai_class="Normal", ai_probability=0.93)  # fmt: skip
+        store.set_decision(
+            "a.png",
+            "override",
+            reviewer="bob",
+            reviewer_class="Pneumonia",
+            ai_class="Normal",
+            ai_probability=0.93,
+        )
         store.set_note("a.png", "subtle right lower zone opacity", reviewer="bob")
         store.set_decision("b.png", "uncertain", reviewer="ann", ai_class="COVID-19")
     with ReviewStore.for_folder(tmp_path) as again:

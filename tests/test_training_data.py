@@ -216,8 +216,16 @@ def test_auc_matches_pair_counting_and_perfect_separation():
 
 def test_metrics_from_probabilities():
     y = np.array([0, 0, 1, 1, 2, 2])
-    p = np.array([[0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.1, 0.8, 0.1],
-                  [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.3, 0.1, 0.6]])  # fmt: skip
+    p = np.array(
+        [
+            [0.9, 0.05, 0.05],
+            [0.4, 0.5, 0.1],
+            [0.1, 0.8, 0.1],
+            [0.2, 0.7, 0.1],
+            [0.1, 0.1, 0.8],
+            [0.3, 0.1, 0.6],
+        ]
+    )
     m = classification_metrics(y, p, CLASS_NAMES)
     assert m["accuracy"] == pytest.approx(5 / 6)
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 2]]

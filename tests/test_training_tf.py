@@ -98,8 +98,14 @@ def test_augmented_batches_keep_shape_range_and_labels(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (n, size, size), dtype=np.uint8)
     images.tofile(tmp_path / "cache.u8")
     labels = np.arange(n, dtype=np.int64) % 3
-    cache = Cache(tmp_path / "cache.u8", size, [f"{i}.png" for i in range(n)], labels,
-                  np.array(["train"] * n), [])  # fmt: skip
+    cache = Cache(
+        tmp_path / "cache.u8",
+        size,
+        [f"{i}.png" for i in range(n)],
+        labels,
+        np.array(["train"] * n),
+        [],
+    )
     rows = np.arange(n)
     plain = make_dataset(cache, rows, 3, n, training=False)
     aug = make_dataset(cache, rows, 3, n, training=True, flip=True, augment=True, seed=1)
@@ -121,10 +127,18 @@ def trained_run(tmp_path_factory):
     # layers run in a parallel tf.data map, so the order of their draws varies run to run;
     # TF's op-determinism switch would fix that but makes the XLA `cam` export fail)
     cfg = TrainConfig(
-        data=str(root / "data"), out=str(root / "run"), backbone="compact", weights="none",
-        image_size=32, epochs=2, batch_size=8, distribute="mirrored", workers=1, seed=0,
+        data=str(root / "data"),
+        out=str(root / "run"),
+        backbone="compact",
+        weights="none",
+        image_size=32,
+        epochs=2,
+        batch_size=8,
+        distribute="mirrored",
+        workers=1,
+        seed=0,
         augment=False,
-    )  # fmt: skip
+    )
     summary = train(cfg)
     return root, summary
 
@@ -132,8 +146,16 @@ def trained_run(tmp_path_factory):
 def test_training_run_writes_everything(trained_run):
     root, summary = trained_run
     run = root / "run"
-    for name in ("metrics.json", "report.md", "curves.png", "roc.png", "reliability.png",
-                 "split.csv", "training_log.csv", "config.json"):  # fmt: skip
+    for name in (
+        "metrics.json",
+        "report.md",
+        "curves.png",
+        "roc.png",
+        "reliability.png",
+        "split.csv",
+        "training_log.csv",
+        "config.json",
+    ):
         assert (run / name).is_file(), name
     m = load_bundle(run / "bundle")
     assert m.parity["max_abs_prob_diff"] <= 1e-4 and m.parity["n_images"] >= 1
@@ -189,10 +211,23 @@ def test_cli_train_bad_weights_is_one_line(tmp_path):
 
     write_phantoms(tmp_path / "d", 30, size=48, bit_depth=8, workers=1)  # 10 a class: splittable
     r = subprocess.run(
-        [sys.executable, "-m", "desktop.cli", "train", str(tmp_path / "d"), "--out",
-         str(tmp_path / "run"), "--weights", str(tmp_path / "nope.h5"), "--image-size", "32"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "desktop.cli",
+            "train",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "run"),
+            "--weights",
+            str(tmp_path / "nope.h5"),
+            "--image-size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("cxr train: error: --weights file")
@@ -320,8 +355,12 @@ def test_bfloat16_cam_path_agrees_with_float32(trained_run, tmp_path, monkeypatc
         "                                     for i in (0, 1)})\n"
         "print(r.precision)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code, str(root / "run" / "bundle"), str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(root / "run" / "bundle"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1].startswith("bfloat16")
     out = np.load(tmp_path / "out.npz")
@@ -362,8 +401,9 @@ def test_gradcam_child_process_displays_fast_and_flags_exact(trained_run, tmp_pa
         assert isinstance(shown, Heatmap), getattr(shown, "trace", shown)
         assert shown.overlay.shape == (48, 40) and shown.attention.lung_mask_source == "estimated"
         assert shown.precision.startswith("bfloat16" if cpu_has_bf16() else "fp32")
-        flag = proc.compute(CamJob(str(bundle), "sha", image, 1, "gradcam", overlay=False,
-                                   exact=True))  # fmt: skip
+        flag = proc.compute(
+            CamJob(str(bundle), "sha", image, 1, "gradcam", overlay=False, exact=True)
+        )
         assert isinstance(flag, Heatmap) and flag.precision == "fp32 (XLA)"
         assert flag.overlay is None and flag.lung_mask is None and flag.class_index == 1
         bad = proc.compute(CamJob(str(tmp_path / "nope"), "sha", image, None, "gradcam"))

@@ -15,8 +15,11 @@ from export.cam import DEFAULT_METHOD, METHODS
 def test_defaults():
     s = ViewState()
     assert (s.opacity, s.colormap, s.cam_method, s.cam_class) == (
-        DEFAULT_OPACITY, COLORMAPS[0], DEFAULT_METHOD, None,
-    )  # fmt: skip
+        DEFAULT_OPACITY,
+        COLORMAPS[0],
+        DEFAULT_METHOD,
+        None,
+    )
     assert (s.min_lung_share, s.uncertain_below) == (
         DEFAULT_MIN_LUNG_SHARE,
         DEFAULT_UNCERTAIN_BELOW,
@@ -25,8 +28,16 @@ def test_defaults():
 
 
 def test_numbers_are_clamped_and_names_fall_back():
-    s = ViewState(opacity=1.7, min_lung_share=-0.2, uncertain_below=3, window_centre=-4,
-                  window_width=0.0, colormap="CET-L3", cam_method="magic", cam_class=-1)  # fmt: skip
+    s = ViewState(
+        opacity=1.7,
+        min_lung_share=-0.2,
+        uncertain_below=3,
+        window_centre=-4,
+        window_width=0.0,
+        colormap="CET-L3",
+        cam_method="magic",
+        cam_class=-1,
+    )
     assert (s.opacity, s.min_lung_share, s.uncertain_below) == (1.0, 0.0, 1.0)
     assert s.window_centre == 0.0 and s.window_width == pytest.approx(1e-3)
     assert (s.colormap, s.cam_method, s.cam_class) == ("inferno", DEFAULT_METHOD, None)
@@ -39,9 +50,17 @@ def test_numbers_are_clamped_and_names_fall_back():
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_round_trip_through_a_flat_dict(method):
-    s = ViewState(opacity=0.65, colormap="turbo", cam_method=method, cam_class=1,
-                  min_lung_share=0.35, uncertain_below=0.7, window_centre=0.4,
-                  window_width=0.5, inverted=True)  # fmt: skip
+    s = ViewState(
+        opacity=0.65,
+        colormap="turbo",
+        cam_method=method,
+        cam_class=1,
+        min_lung_share=0.35,
+        uncertain_below=0.7,
+        window_centre=0.4,
+        window_width=0.5,
+        inverted=True,
+    )
     d = s.to_dict()
     assert all(isinstance(v, float | str | bool | int) for v in d.values())
     assert ViewState.from_dict(d) == s
@@ -52,8 +71,16 @@ def test_round_trip_through_a_flat_dict(method):
 
 
 def test_damaged_settings_get_the_defaults():
-    d = {"opacity": 40, "min_lung_share": "half", "uncertain_below": None, "window_width": -1,
-         "inverted": "maybe", "colormap": 3, "cam_class": "2.5", "unknown_key": 1}  # fmt: skip
+    d = {
+        "opacity": 40,
+        "min_lung_share": "half",
+        "uncertain_below": None,
+        "window_width": -1,
+        "inverted": "maybe",
+        "colormap": 3,
+        "cam_class": "2.5",
+        "unknown_key": 1,
+    }
     assert ViewState.from_dict(d) == ViewState()
     assert ViewState.from_dict({}) == ViewState()
     assert ViewState.from_dict({"cam_class": "0", "inverted": "1"}) == ViewState(

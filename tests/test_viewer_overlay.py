@@ -41,8 +41,9 @@ def _screen_pixels(view: ImageView) -> tuple[np.ndarray, np.ndarray]:
     return shot, out
 
 
-@pytest.mark.parametrize(("colormap", "opacity"), [("inferno", 0.4), ("viridis", 1.0),
-                                                   ("turbo", 0.7), ("inferno", 0.0)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("colormap", "opacity"), [("inferno", 0.4), ("viridis", 1.0), ("turbo", 0.7), ("inferno", 0.0)]
+)
 def test_viewer_overlay_matches_composite(qtbot, tmp_path, colormap, opacity):
     view = ImageView()
     qtbot.addWidget(view)

@@ -96,6 +96,7 @@ def audit(
     from export.cam import compute_cam, onto_image
     from export.cam_runtime import CamRunner
     from export.image_input import ImageDecodeError, model_gray, read_image, to_model_tensor
+    from export.results import ImageResult
     from training.data_sources import DataError, load_dataset, parse_class_map
 
     threshold = A.DEFAULT_MIN_LUNG_SHARE if min_lung_share is None else float(min_lung_share)
@@ -155,13 +156,14 @@ def audit(
                 markers=ds_markers if use_ds_markers else None,
                 lung_mask_source="dataset" if use_ds else "estimated",
             )  # fmt: skip
+            res = ImageResult(Path(s.source), s.source, probabilities=probs[k], attention=att)
             row: dict[str, Any] = {
                 "path": s.source,
                 "label": s.label,
-                "predicted": m.class_names[int(pred[k])],
-                "p_predicted": round(float(probs[k, pred[k]]), 4),
+                "predicted": res.predicted(m.class_names),
+                "p_predicted": round(res.confidence, 4),
                 **_rounded(att.as_dict()),
-                "flagged": A.flag(att, threshold),
+                "flagged": res.flagged(threshold),
                 "markers_present": bool(_mk.any()),
             }
             if ds_lungs is not None:

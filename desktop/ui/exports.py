@@ -110,8 +110,16 @@ class ExportController(QObject):
             self._reuse.unlink(missing_ok=True)
             self._reuse = None
         cmd, *rest = args
-        view = ["--opacity", f"{state.opacity:.2f}", "--colormap", state.colormap,
-                "--cam-method", state.cam_method, "--min-lung-share", f"{state.min_lung_share:.3f}"]  # fmt: skip
+        view = [
+            "--opacity",
+            f"{state.opacity:.2f}",
+            "--colormap",
+            state.colormap,
+            "--cam-method",
+            state.cam_method,
+            "--min-lung-share",
+            f"{state.min_lung_share:.3f}",
+        ]
         full = [cmd, str(s.folder), "--bundle", str(s.bundle), *rest, "--force", *view]
         if self._reuse is not None:
             full += ["--reuse", str(self._reuse)]

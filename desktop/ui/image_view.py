@@ -132,8 +132,9 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.outline_item.clear()
         self.cleared.emit()
 
-    def set_outline(self, lungs: np.ndarray | None, markers: np.ndarray | None,
-                    image_hw: tuple[int, int]) -> None:  # fmt: skip
+    def set_outline(
+        self, lungs: np.ndarray | None, markers: np.ndarray | None, image_hw: tuple[int, int]
+    ) -> None:
         """The lung field (cyan) and detected burned-in text (magenta) the shares used; drawn
         only while the outlines are switched on (nothing is computed on the GUI thread else)."""
         self._outline = None if lungs is None else (lungs, markers, image_hw)

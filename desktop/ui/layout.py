@@ -32,8 +32,9 @@ def banner_label() -> QLabel:
     return banner
 
 
-def build_central(window: QMainWindow, open_btn: QPushButton, files, image: QWidget,
-                  side: QWidget) -> QSplitter:  # fmt: skip
+def build_central(
+    window: QMainWindow, open_btn: QPushButton, files, image: QWidget, side: QWidget
+) -> QSplitter:
     """Banner, model line, the list's controls, then list | image | panel; sets
     ``window.banner`` and ``window.model_label``; returns the splitter."""
     window.banner = banner_label()

@@ -107,7 +107,7 @@ class MainWindow(QMainWindow):
         c = self.classifier
         c.model_ready.connect(self._model_ready)
         c.changed.connect(self._results_changed)
-        c.progress.connect(self._progress)
+        c.progress.connect(lambda d, t: self.status.show_progress(d, t, self.session.classifying))
         c.failed.connect(self._bundle_refused)
         c.finished.connect(self._classified)
         h = self.heatmaps
@@ -227,15 +227,11 @@ class MainWindow(QMainWindow):
         self.classifier.start()
         self._update_attention_summary()
 
-    def _progress(self, done: int, total: int) -> None:
-        self.status.show_progress(done, total, self.session.classifying)
-
     def _model_ready(self, msg) -> None:
-        m = msg.manifest
         self.files.set_classes(self.session.class_names)
         self.side.set_classes(self.session.class_names)
         self.side.apply(self.state)  # the remembered class, where this model has it
-        show_model(self.model_label, m)
+        show_model(self.model_label, msg.manifest)
         self.provider_label.setText(f"Inference: ONNX Runtime {msg.provider}")
 
     def _results_changed(self, indices: list[int]) -> None:

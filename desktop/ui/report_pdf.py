@@ -80,14 +80,32 @@ class ReportWriter:
         self.page += 1
         p = self.painter
         p.fillRect(QRectF(0, 0, self.w, 40), YELLOW)
-        self._text(QRectF(0, 0, self.w, 40), "RESEARCH USE ONLY — not a medical device",
-                   9, bold=True, align=Qt.AlignmentFlag.AlignCenter)  # fmt: skip
+        self._text(
+            QRectF(0, 0, self.w, 40),
+            "RESEARCH USE ONLY — not a medical device",
+            9,
+            bold=True,
+            align=Qt.AlignmentFlag.AlignCenter,
+        )
         footer = f"{self.manifest.model_name}   ·   page {self.page}"
-        self._text(QRectF(0, self.h - 30, self.w, 30), footer, 7, color="#555555",
-                   align=Qt.AlignmentFlag.AlignRight)  # fmt: skip
+        self._text(
+            QRectF(0, self.h - 30, self.w, 30),
+            footer,
+            7,
+            color="#555555",
+            align=Qt.AlignmentFlag.AlignRight,
+        )
 
-    def _text(self, rect: QRectF, text: str, size: float, *, bold: bool = False,
-              color: str = "#000000", align=Qt.AlignmentFlag.AlignLeft) -> QRectF:  # fmt: skip
+    def _text(
+        self,
+        rect: QRectF,
+        text: str,
+        size: float,
+        *,
+        bold: bool = False,
+        color: str = "#000000",
+        align=Qt.AlignmentFlag.AlignLeft,
+    ) -> QRectF:
         p = self.painter
         f = QFont("DejaVu Sans")
         f.setPointSizeF(size)
@@ -118,28 +136,45 @@ class ReportWriter:
             f"Date: {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}    Reviewer: {reviewer}",
         )
         sha = m.files.get(m.onnx.file, "")[:16]
-        y = self._line(y, f"Model: {m.model_name} (ONNX sha256 {sha}…), {m.training.backbone}, "
-                          f"calibration T = {m.calibration_temperature:.2f}")  # fmt: skip
+        y = self._line(
+            y,
+            f"Model: {m.model_name} (ONNX sha256 {sha}…), {m.training.backbone}, "
+            f"calibration T = {m.calibration_temperature:.2f}",
+        )
         acc = met.get("accuracy")
         macro = met.get("macro") or {}
         if acc is not None:
-            y = self._line(y, f"Model test metrics: accuracy {acc * 100:.1f} % on {met.get('n', '?')} images, "
-                              f"macro F1 {num(macro.get('f1'))}, "
-                              f"macro ROC AUC {num(macro.get('roc_auc'))}")  # fmt: skip
+            y = self._line(
+                y,
+                f"Model test metrics: accuracy {acc * 100:.1f} % on {met.get('n', '?')} images, "
+                f"macro F1 {num(macro.get('f1'))}, "
+                f"macro ROC AUC {num(macro.get('roc_auc'))}",
+            )
         if m.extra.get("demo"):
-            y = self._line(y, "DEMO MODEL trained on synthetic phantoms — not for any conclusion.", 10,
-                           bold=True, color="#b03a00")  # fmt: skip
+            y = self._line(
+                y,
+                "DEMO MODEL trained on synthetic phantoms — not for any conclusion.",
+                10,
+                bold=True,
+                color="#b03a00",
+            )
         y = self._line(y + 6, f"Intended use: {m.intended_use}", 8, color="#333333")
         ok = [r for r in rows if r.status == "ok"]
         pred = Counter(r.predicted(names) for r in ok)
         y = self._line(y + 10, "AI predictions", 12, bold=True)
-        y = self._line(y, ",   ".join(f"{n}: {pred.get(n, 0)}" for n in names)
-                       + f",   unreadable: {len(rows) - len(ok)}   (of {len(rows)} files)")  # fmt: skip
+        y = self._line(
+            y,
+            ",   ".join(f"{n}: {pred.get(n, 0)}" for n in names)
+            + f",   unreadable: {len(rows) - len(ok)}   (of {len(rows)} files)",
+        )
         reviewed = [r for r in ok if r.review and r.review.decision]
         dec = Counter(r.review.decision for r in reviewed)
         y = self._line(y + 6, "Reviewer decisions", 12, bold=True)
-        y = self._line(y, f"agreed {dec.get('agree', 0)},   overridden {dec.get('override', 0)},   "
-                          f"uncertain {dec.get('uncertain', 0)},   not reviewed {len(ok) - len(reviewed)}")  # fmt: skip
+        y = self._line(
+            y,
+            f"agreed {dec.get('agree', 0)},   overridden {dec.get('override', 0)},   "
+            f"uncertain {dec.get('uncertain', 0)},   not reviewed {len(ok) - len(reviewed)}",
+        )
         by_class = Counter(r.review.reviewer_class for r in reviewed if r.review.reviewer_class)
         if by_class:
             y = self._line(
@@ -148,19 +183,36 @@ class ReportWriter:
         decided = [r for r in reviewed if r.review.reviewer_class]
         if decided:
             agree = sum(r.review.reviewer_class == r.predicted(names) for r in decided)
-            y = self._line(y, f"AI–reviewer agreement: {agree}/{len(decided)} "
-                              f"({agree / len(decided) * 100:.0f} %) of images with a reviewer class")  # fmt: skip
-        y = self._line(y + 6, "The summary at the end counts the images whose heatmap lay mostly "
-                              "outside the lung field (possible shortcut: text, border, devices).",
-                       8, color="#333333")  # fmt: skip
-        y = self._line(y + 2, f"Heatmaps: {cam_method} for the AI's class at layer "
-                              f"{m.savedmodel.cam_layer}; they show where the model looked, "
-                              "not where disease is.", 8, color="#333333")  # fmt: skip
+            y = self._line(
+                y,
+                f"AI–reviewer agreement: {agree}/{len(decided)} "
+                f"({agree / len(decided) * 100:.0f} %) of images with a reviewer class",
+            )
+        y = self._line(
+            y + 6,
+            "The summary at the end counts the images whose heatmap lay mostly "
+            "outside the lung field (possible shortcut: text, border, devices).",
+            8,
+            color="#333333",
+        )
+        y = self._line(
+            y + 2,
+            f"Heatmaps: {cam_method} for the AI's class at layer "
+            f"{m.savedmodel.cam_layer}; they show where the model looked, "
+            "not where disease is.",
+            8,
+            color="#333333",
+        )
 
     def image_page(
-        self, page: Page, *, opacity: float, cam_method: str, colormap: str = DEFAULT_COLORMAP,
+        self,
+        page: Page,
+        *,
+        opacity: float,
+        cam_method: str,
+        colormap: str = DEFAULT_COLORMAP,
         min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._new_page()
         names = self.manifest.class_names
         y = 60.0
@@ -173,8 +225,13 @@ class ReportWriter:
             )
             return
         meta = page.decoded.meta
-        y = self._line(y, f"{meta.width}×{meta.height} px, {meta.bit_depth}-bit {meta.source_format.upper()} "
-                          f"{meta.photometric}, {size_kb:.0f} KB", 8, color="#333333")  # fmt: skip
+        y = self._line(
+            y,
+            f"{meta.width}×{meta.height} px, {meta.bit_depth}-bit {meta.source_format.upper()} "
+            f"{meta.photometric}, {size_kb:.0f} KB",
+            8,
+            color="#333333",
+        )
         img01 = windowed(page.decoded)
         plain = _shrink(composite(img01, None, 0.0))
         heat = page.heatmap
@@ -197,8 +254,12 @@ class ReportWriter:
         bar = _qimage(colour_bar(colormap))
         self.painter.drawImage(QRectF(box_w + gap, y, box_w * 0.8, 16), bar)
         self._text(QRectF(box_w + gap, y + 18, box_w * 0.8, 20), "low", 7)
-        self._text(QRectF(box_w + gap, y + 18, box_w * 0.8, 20), "high attention", 7,
-                   align=Qt.AlignmentFlag.AlignRight)  # fmt: skip
+        self._text(
+            QRectF(box_w + gap, y + 18, box_w * 0.8, 20),
+            "high attention",
+            7,
+            align=Qt.AlignmentFlag.AlignRight,
+        )
         y += 50
         probs = rec.probabilities
         best = int(np.argmax(probs))
@@ -218,8 +279,11 @@ class ReportWriter:
         if r is None or r.decision is None:
             y = self._line(y, "Reviewer: not reviewed", 10)
         else:
-            what = {"agree": f"agreed ({r.reviewer_class})", "override": f"overridden → {r.reviewer_class}",
-                    "uncertain": "marked uncertain"}[r.decision]  # fmt: skip
+            what = {
+                "agree": f"agreed ({r.reviewer_class})",
+                "override": f"overridden → {r.reviewer_class}",
+                "uncertain": "marked uncertain",
+            }[r.decision]
             y = self._line(
                 y,
                 f"Reviewer: {what} — {r.reviewer}, {r.updated_at[:19].replace('T', ' ')} UTC",
@@ -229,21 +293,39 @@ class ReportWriter:
         if r is not None and r.note:
             y = self._line(y, f"Note: {r.note}", 10)
         cls_name = names[heat.class_index] if heat is not None else "—"
-        y = self._line(y + 4, f"Heatmap: {cam_method} for {cls_name}, layer {self.manifest.savedmodel.cam_layer}",
-                       8, color="#333333")  # fmt: skip
+        y = self._line(
+            y + 4,
+            f"Heatmap: {cam_method} for {cls_name}, layer {self.manifest.savedmodel.cam_layer}",
+            8,
+            color="#333333",
+        )
         if rec.attention is not None:
             flagged = flag(rec.attention, min_lung_share)
-            self._line(y + 2, ("⚠ " if flagged else "") + describe(rec.attention, min_lung_share),
-                       10 if flagged else 8, bold=flagged,
-                       color="#b03a00" if flagged else "#333333")  # fmt: skip
+            self._line(
+                y + 2,
+                ("⚠ " if flagged else "") + describe(rec.attention, min_lung_share),
+                10 if flagged else 8,
+                bold=flagged,
+                color="#b03a00" if flagged else "#333333",
+            )
 
-    def summary(self, rows: list[ImageResult], attention: dict[str, Attention | None] | None = None,
-                min_lung_share: float = DEFAULT_MIN_LUNG_SHARE) -> None:  # fmt: skip
+    def summary(
+        self,
+        rows: list[ImageResult],
+        attention: dict[str, Attention | None] | None = None,
+        min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
+    ) -> None:
         """The table of all files; ``attention`` (rel path -> shares) adds the lung column."""
         names = self.manifest.class_names
         attention = attention or {}
-        cols = [("File", 0.32), ("AI", 0.12), ("p", 0.07), ("Lungs", 0.08), ("Review", 0.13),
-                ("Note", 0.28)]  # fmt: skip
+        cols = [
+            ("File", 0.32),
+            ("AI", 0.12),
+            ("p", 0.07),
+            ("Lungs", 0.08),
+            ("Review", 0.13),
+            ("Note", 0.28),
+        ]
         row_h = 30.0
         checked = [a for a in attention.values() if a is not None]
         n_flag = sum(flag(a, min_lung_share) for a in checked)
@@ -252,10 +334,13 @@ class ReportWriter:
             y = self._line(y, "Summary", 14, bold=True)
             if checked:
                 y = self._line(
-                    y, f"Looked outside the lungs: {n_flag} of {len(checked)} images (less than "
+                    y,
+                    f"Looked outside the lungs: {n_flag} of {len(checked)} images (less than "
                     f"{min_lung_share:.0%} of the heatmap in the lung field, marked ⚠)",
-                    9, bold=bool(n_flag), color="#b03a00" if n_flag else "#333333",
-                )  # fmt: skip
+                    9,
+                    bold=bool(n_flag),
+                    color="#b03a00" if n_flag else "#333333",
+                )
             x = 0.0
             for name, frac in cols:
                 self._text(QRectF(x, y, self.w * frac, row_h), name, 8, bold=True)
@@ -269,19 +354,36 @@ class ReportWriter:
                 self._new_page()
                 y = header(60.0)
             r = rec.review
-            review = "" if r is None or r.decision is None else (
-                "agree" if r.decision == "agree" else f"→ {r.reviewer_class}" if r.decision == "override" else "uncertain"
-            )  # fmt: skip
+            review = (
+                ""
+                if r is None or r.decision is None
+                else (
+                    "agree"
+                    if r.decision == "agree"
+                    else f"→ {r.reviewer_class}"
+                    if r.decision == "override"
+                    else "uncertain"
+                )
+            )
             p = (
                 ""
                 if rec.probabilities is None
                 else format_probability(float(np.max(rec.probabilities)), 0)
             )
             att = attention.get(rec.rel_path)
-            lung = "" if att is None or not att.judged else (
-                f"{'⚠ ' if flag(att, min_lung_share) else ''}{att.lung_share:.0%}")  # fmt: skip
-            cells = [rec.rel_path, rec.predicted(names) if rec.status == "ok" else "error", p, lung,
-                     review, (r.note if r else "") if rec.status == "ok" else rec.error]  # fmt: skip
+            lung = (
+                ""
+                if att is None or not att.judged
+                else (f"{'⚠ ' if flag(att, min_lung_share) else ''}{att.lung_share:.0%}")
+            )
+            cells = [
+                rec.rel_path,
+                rec.predicted(names) if rec.status == "ok" else "error",
+                p,
+                lung,
+                review,
+                (r.note if r else "") if rec.status == "ok" else rec.error,
+            ]
             x = 0.0
             for text, (_n, frac) in zip(cells, cols, strict=True):
                 short = text if len(text) < 60 else text[:57] + "…"
@@ -313,8 +415,13 @@ def write_report(
         w.cover(folder=folder, reviewer=reviewer, rows=first_pass, cam_method=cam_method)
         attention: dict[str, Attention | None] = {}
         for k, rec in enumerate(pages):
-            w.image_page(rec, opacity=opacity, cam_method=cam_method, colormap=colormap,
-                         min_lung_share=min_lung_share)  # fmt: skip
+            w.image_page(
+                rec,
+                opacity=opacity,
+                cam_method=cam_method,
+                colormap=colormap,
+                min_lung_share=min_lung_share,
+            )
             attention[rec.result.rel_path] = rec.result.attention
             if progress:
                 progress(k + 1, len(first_pass))
