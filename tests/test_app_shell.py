@@ -177,10 +177,27 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
         w2.export_report_to(str(pdf), picked)  # the save dialog confirmed the overwrite
     assert len(PdfReader(str(pdf)).pages) == 2 + 2
     csv_path = phantom_folder.parent / "from-app.csv"
+    w2.side.colormap.setCurrentText("viridis")  # the export draws what the viewer shows
+    w2.side.set_opacity(1.0)
     with qtbot.waitSignal(w2.export_finished, timeout=240_000):
         w2.export_csv_to(str(csv_path))
-    assert len(csv_path.read_text().splitlines()) == len(w2.entries) + 1
-    assert len(list((phantom_folder.parent / "from-app-heatmaps").glob("*.png"))) == 6
+    import csv
+
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(w2.entries)
+    assert {r["provider"] for r in rows} == {"reused"}  # the app's results, not classified again
+    pngs = sorted((phantom_folder.parent / "from-app-heatmaps").glob("*.png"))
+    assert len(pngs) == 6
+    import cv2
+
+    from desktop.overlay import rgba_table
+
+    rgb = cv2.imread(str(pngs[0]))[..., ::-1].reshape(-1, 3).astype(int)
+
+    def near(colour) -> int:
+        return int((np.abs(rgb - np.asarray(colour[:3], int)).max(axis=1) <= 3).sum())
+
+    assert near(rgba_table("viridis")[255]) > 0 and near(rgba_table("inferno")[255]) == 0
     w2.shutdown()
 
 

@@ -111,7 +111,7 @@ class SidePanel(QWidget):
         form.addRow(self.attention_note)
         lay.addWidget(heat)
 
-        rev = QGroupBox("Your review   (keys A · 1/2/3 · U)")
+        rev = self.review_box = QGroupBox("Your review   (keys A · U)")
         rlay = QVBoxLayout(rev)
         self.agree = QPushButton("Agree with AI")
         self.agree.clicked.connect(lambda: self.decision_requested.emit("agree", None))
@@ -191,6 +191,8 @@ class SidePanel(QWidget):
             bar.setTextVisible(True)
             self.bars[n] = bar
             self._bar_box.addRow(n, bar)
+        keys = f"1–{min(len(names), 9)}" if len(names) > 1 else "1"
+        self.review_box.setTitle(f"Your review   (keys A · {keys} · U)")
         for b in self.class_buttons:
             b.setParent(None)
         self.class_buttons = []
