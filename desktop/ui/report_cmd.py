@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if not first:
         raise CliError(f"no images in {args.folder}")
-    progress = throttled_progress("report: page")
+    progress = throttled_progress("report: pages")
     known.update({r.rel_path: _as_known(r, known.get(r.rel_path)) for r in first})
     pages = run_folder(
         args.folder,
