@@ -175,7 +175,7 @@ def run_folder(
     reviews = read_reviews(Path(folder))
     keys = [FileKey.of(p) for p, _ in files]
     usable = [
-        known.get(rel) if known.get(rel) and known[rel].file == k else None
+        _usable(known.get(rel), k, len(bundle.class_names))
         for (_p, rel), k in zip(files, keys, strict=True)
     ]
     needs = [keep_images or cam_method is not None or u is None for u in usable]
@@ -192,7 +192,8 @@ def run_folder(
             res = ImageResult(path, rel, keys[k], review=reviews.get(rel))
             page = Page(res)
             u = usable[k]
-            if u is not None and (u.error is not None or decoded is not None or not needs[k]):
+            reused = u is not None and (u.error is not None or decoded is not None or not needs[k])
+            if reused:
                 res.set_outcome(u.probabilities, u.error)
                 res.attention = u.attention
             elif decoded is None:
@@ -203,7 +204,7 @@ def run_folder(
 
                 x = to_model_tensor(image.model_gray, spec)[None]
                 res.set_outcome(lazy.classifier.probabilities(x)[0], None)
-            res.provider = lazy.provider or ("reused" if u is not None else "")
+            res.provider = "reused" if reused else lazy.provider
             if cam_method and image is not None and res.probabilities is not None:
                 page.heatmap = _heatmap(lazy, image, res, cam_method, u)
                 res.attention = page.heatmap.attention
@@ -212,6 +213,15 @@ def run_folder(
             if progress:
                 progress(k + 1, len(files))
             yield page
+
+
+def _usable(k: Known | None, file: FileKey, n_classes: int) -> Known | None:
+    """A handed-over result applies to this very file version and this model's classes only."""
+    if k is None or k.file != file:
+        return None
+    if k.probabilities is not None and len(k.probabilities) != n_classes:
+        return None
+    return k
 
 
 def _heatmap(

@@ -9,11 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from desktop.cli_options import add_view_arguments
 from desktop.folder_scan import EXPORT_MARKER
-from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
 from export.atomic import atomic_write_bytes
-from export.attention import DEFAULT_MIN_LUNG_SHARE
-from export.cam import DEFAULT_METHOD, METHODS
+from export.attention import Attention
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,34 +22,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--heatmaps", metavar="DIR", help="also write a full-resolution overlay PNG per image"
     )
-    p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD)
-    p.add_argument(
-        "--opacity",
-        type=float,
-        default=DEFAULT_OPACITY,
-        help=f"heatmap opacity in the PNGs, 0-1 (default {DEFAULT_OPACITY}, as the viewer)",
-    )
-    p.add_argument(
-        "--colormap",
-        choices=COLORMAPS,
-        default=DEFAULT_COLORMAP,
-        help=f"heatmap colours in the PNGs (default {DEFAULT_COLORMAP})",
-    )
-    p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument(
-        "--min-lung-share",
-        type=float,
-        default=DEFAULT_MIN_LUNG_SHARE,
-        help="with --heatmaps: flag below this share (0-1) of heatmap in the lungs",
-    )
+    add_view_arguments(p, "PNGs")
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
-    p.add_argument("--reuse", metavar="JSON", help=argparse.SUPPRESS)  # the app's results
 
 
 ATTENTION_COLUMNS = ("lung_share", "border_share", "marker_share", "looked_outside_lungs")
 
 
-def attention_columns(att: dict | None, min_lung_share: float) -> list[str]:
+def attention_columns(att: Attention | None, min_lung_share: float) -> list[str]:
     """Where the heatmap lay (``export.attention``); empty when no heatmap was computed."""
     from export.attention import flag
 

@@ -111,6 +111,11 @@ class CurrentImage(QObject):
             self.prepare_input()
         self.shown.emit()
 
+    def forget_input(self) -> None:
+        """Another model (its input size may differ): the shown pixels' input is made again."""
+        self.input = None
+        self._preparing = -1
+
     def prepare_input(self) -> None:
         """The model input of the shown pixels, once the model's input spec is known."""
         if self.decoded is None or self.input is not None or self.session.manifest is None:

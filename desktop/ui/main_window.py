@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
         self.session.set_bundle(path)
         self.menus.push_recent("recent_bundles", str(path))
         self.heatmaps.clear()
+        self.image.forget_input()
         self.model_label.setText(f"Model bundle {Path(path).name}: verifying…")
         if self.session.entries:
             self._start_classification()

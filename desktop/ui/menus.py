@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -232,9 +233,11 @@ class MenuController(QObject):
 def load_view_state(settings: QSettings) -> ViewState:
     settings.beginGroup("view")
     try:
-        return ViewState.from_dict({k: settings.value(k) for k in settings.childKeys()})
+        state = ViewState.from_dict({k: settings.value(k) for k in settings.childKeys()})
     finally:
         settings.endGroup()
+    # the heatmap's class is chosen per image: a new session starts at the predicted class
+    return replace(state, cam_class=None)
 
 
 def save_view_state(settings: QSettings, state: ViewState) -> None:

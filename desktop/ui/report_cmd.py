@@ -13,28 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from desktop.overlay import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
-from export.attention import DEFAULT_MIN_LUNG_SHARE
-from export.cam import DEFAULT_METHOD, METHODS
+from desktop.cli_options import add_view_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="folder of images (searched recursively)")
     p.add_argument("--bundle", required=True, help="model bundle folder")
     p.add_argument("--out", required=True, help="PDF file to write")
-    p.add_argument(
-        "--opacity",
-        type=float,
-        default=DEFAULT_OPACITY,
-        help=f"heatmap opacity, 0-1 (default {DEFAULT_OPACITY}, as the viewer)",
-    )
-    p.add_argument(
-        "--colormap",
-        choices=COLORMAPS,
-        default=DEFAULT_COLORMAP,
-        help=f"heatmap colours and colour bar (default {DEFAULT_COLORMAP})",
-    )
-    p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD)
     p.add_argument("--reviewer", default=None, help="name on the cover (default: the OS user)")
     p.add_argument(
         "--only",
@@ -43,15 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="REL_PATH",
         help="include only this file (relative to FOLDER); repeat for several",
     )
-    p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument(
-        "--min-lung-share",
-        type=float,
-        default=DEFAULT_MIN_LUNG_SHARE,
-        help="flag an image when less of its heatmap than this (0-1) is in the lungs",
-    )
+    add_view_arguments(p, "report")
     p.add_argument("--force", action="store_true", help="replace an existing PDF")
-    p.add_argument("--reuse", metavar="JSON", help=argparse.SUPPRESS)  # the app's results
 
 
 def run(args: argparse.Namespace) -> int:
