@@ -8,6 +8,7 @@ one the folder pass kept), never the path.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal
@@ -51,6 +52,8 @@ class CurrentImage(QObject):
         lay.addWidget(self.view, 1)
         self._list_measure = False  # the heatmap shown is the list's measure
         self.index: int | None = None  # entry whose pixels are on screen
+        #: (row of an entry, rows shown) for the status line; the window sets the list's
+        self.position: Callable[[int], tuple[int, int]] = lambda i: (i + 1, len(session.entries))
         self.decoded: DecodedImage | None = None
         self.input: ImageInput | None = None
         self._gen = 0
@@ -103,9 +106,10 @@ class CurrentImage(QObject):
         self.view.fit()
         self.update_warning(None)
         m = decoded.meta
+        k, n = self.position(i)
         self.message.emit(
             f"{e.rel_path} — {m.width}×{m.height}, {m.bit_depth}-bit "
-            f"{m.source_format.upper()} {m.photometric}"
+            f"{m.source_format.upper()} {m.photometric}   [{k}/{n}]"
         )
         if inp is None:
             self.prepare_input()

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.table, self.table_model = self.files.table, self.files.model
         self.filter_box, self.sort_box = self.files.filter_box, self.files.sort_box
         self.image = CurrentImage(self.session, self.state)
+        self.image.position = self.files.position
         self.view, self.view_warning = self.image.view, self.image.warning
         reviewer = str(self.settings.value("reviewer", default_reviewer()))
         self.reviews = ReviewController(self.session, self.side, reviewer)
