@@ -178,7 +178,10 @@ def run_folder(
         _usable(known.get(rel), k, len(bundle.class_names))
         for (_p, rel), k in zip(files, keys, strict=True)
     ]
-    needs = [keep_images or cam_method is not None or u is None for u in usable]
+    # a file the app could not read is read again (the reason may be gone); results are reused
+    needs = [
+        keep_images or cam_method is not None or u is None or u.error is not None for u in usable
+    ]
     ahead = 4  # decode a few files ahead, never the whole folder: memory stays flat
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
@@ -192,7 +195,7 @@ def run_folder(
             res = ImageResult(path, rel, keys[k], review=reviews.get(rel))
             page = Page(res)
             u = usable[k]
-            reused = u is not None and (u.error is not None or decoded is not None or not needs[k])
+            reused = u is not None and u.error is None and (not needs[k] or decoded is not None)
             if reused:
                 res.set_outcome(u.probabilities, u.error)
                 res.attention = u.attention
@@ -251,9 +254,10 @@ def _heatmap(
         )
     else:
         heat = explain(lazy.runner, image, cls, method, exact=method == ATTENTION_METHOD)
+    fresh = heat.precision != "reused from the app"
     if u is not None and u.attention is not None:
         attention = u.attention
-    elif method == ATTENTION_METHOD:
+    elif method == ATTENTION_METHOD and fresh:  # computed above in float32
         attention = heat.attention
     else:  # the flag is the app list's measure
         attention = explain(

@@ -7,6 +7,7 @@ exit non-zero; only real bugs show a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -66,7 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (the app closing during an export) ends the command like Ctrl+C: ``finally``
+    blocks run, so temporary files go and no target is half-replaced."""
+    import signal
+
+    def stop(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError, OSError):  # not the main thread, or no SIGTERM
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # a real command line, not a call from Python
+        _exit_on_sigterm()
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])

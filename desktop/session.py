@@ -61,11 +61,13 @@ class ReviewSession:
     def cache_path(self) -> Path | None:
         return None if self.store is None else self.store.path.parent / "predictions.sqlite"
 
-    def open_folder(self, folder: Path, files: list[Path], store: ReviewStore) -> None:
-        """Replace the folder (the caller closed the old store's work first)."""
+    def open_folder(
+        self, folder: Path, files: list[Path], store: ReviewStore, reviews: dict
+    ) -> None:
+        """Replace the folder; ``reviews`` were read from ``store`` by the caller, which
+        refuses the folder when they cannot be read."""
         if self.store is not None and self.store is not store:
             self.store.close()
-        reviews = store.all()
         self.folder, self.store = folder, store
         self.entries = []
         for p in files:

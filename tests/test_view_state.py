@@ -86,3 +86,23 @@ def test_damaged_settings_get_the_defaults():
     assert ViewState.from_dict({"cam_class": "0", "inverted": "1"}) == ViewState(
         cam_class=0, inverted=True
     )
+
+
+def test_settings_of_earlier_versions_are_read(qapp, tmp_path):
+    """Thresholds and heatmap looks saved at the top level before the view group existed
+    are kept; the view group wins; the heatmap's class always starts at the predicted one."""
+    from PySide6.QtCore import QSettings
+
+    from desktop.ui.menus import load_view_state, save_view_state
+
+    s = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    s.setValue("min_lung_share", 0.3)
+    s.setValue("uncertain_below", 0.7)
+    s.setValue("opacity", 40)  # the slider's old integer
+    s.setValue("colormap", "viridis")
+    got = load_view_state(s)
+    assert (got.min_lung_share, got.uncertain_below, got.colormap) == (0.3, 0.7, "viridis")
+    assert got.opacity == pytest.approx(0.4)
+    save_view_state(s, dataclasses.replace(got, min_lung_share=0.6, cam_class=2))
+    again = load_view_state(s)
+    assert again.min_lung_share == 0.6 and again.cam_class is None

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -20,16 +22,28 @@ from desktop.ui.side_panel import SidePanel
 from desktop.view_state import ViewState
 from export.attention import describe, flag
 from export.explain import Heatmap, ImageInput
-from export.image_input import DecodedImage, ImageDecodeError, read_image, windowed
+from export.image_input import DecodedImage, ImageDecodeError, InputSpec, read_image, windowed
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A display decode's answer: pixels, the windowed image, the model input (if the
+    model's input spec was known), the spec it was made for; or the reason it failed."""
+
+    decoded: DecodedImage | None = None
+    image01: np.ndarray | None = None
+    input: ImageInput | None = None
+    spec: InputSpec | None = None
+    error: str = ""
 
 
 class CurrentImage(QObject):
     shown = Signal()  # the image is on screen and its ImageInput ready (a heatmap may follow)
     message = Signal(str)
-    _loaded = Signal(int, object, object, object, str)  # gen, decoded, image01, input, error
-    _input_ready = Signal(int, object)
+    _loaded = Signal(int, object)  # generation, _Decoded
+    _input_ready = Signal(int, object, object)  # generation, ImageInput, the InputSpec it used
 
     def __init__(self, session: ReviewSession, state: ViewState) -> None:
         super().__init__()
@@ -82,25 +96,36 @@ class CurrentImage(QObject):
             try:
                 decoded = read_image(path)
                 inp = kept or (ImageInput.from_decoded(decoded, spec) if spec else None)
-                self._loaded.emit(gen, decoded, windowed(decoded), inp, "")
+                self._loaded.emit(gen, _Decoded(decoded, windowed(decoded), inp, spec))
             except ImageDecodeError as exc:
-                self._loaded.emit(gen, None, None, None, exc.reason)
+                self._loaded.emit(gen, _Decoded(error=exc.reason))
             except Exception as exc:
                 log.exception("decoding %s failed", path)
-                self._loaded.emit(gen, None, None, None, f"unexpected error: {exc}")
+                self._loaded.emit(gen, _Decoded(error=f"unexpected error: {exc}"))
 
         self._pool.submit(work)
         self._target = i
 
-    def _on_loaded(self, gen: int, decoded, image01, inp, error: str) -> None:
-        if gen != self._gen:
-            return
+    def clear(self) -> None:
+        """Another folder: whatever is still being decoded for the old one is dropped."""
+        self._gen += 1
+        self.index, self.decoded, self.input = None, None, None
+        self.view.clear_overlay()
+
+    def _spec(self):
+        return self.session.manifest.input if self.session.manifest is not None else None
+
+    def _on_loaded(self, gen: int, got: _Decoded) -> None:
         i = self._target
-        e = self.session.entries[i]
-        if decoded is None:
-            self.view.show_message(f"Cannot show this file:\n{error}")
-            self.message.emit(f"{e.rel_path}: {error}")
+        if gen != self._gen or self.session.current != i or i >= len(self.session.entries):
             return
+        e = self.session.entries[i]
+        if got.decoded is None:
+            self.view.show_message(f"Cannot show this file:\n{got.error}")
+            self.message.emit(f"{e.rel_path}: {got.error}")
+            return
+        decoded, image01 = got.decoded, got.image01
+        inp = got.input if got.spec == self._spec() else None  # made for another model
         self.index, self.decoded, self.input = i, decoded, inp
         self.view.set_image(image01)
         self.view.fit()
@@ -129,13 +154,18 @@ class CurrentImage(QObject):
         self._preparing = self._gen
         gen, decoded, spec = self._gen, self.decoded, self.session.manifest.input
         self._pool.submit(
-            lambda: self._input_ready.emit(gen, ImageInput.from_decoded(decoded, spec))
+            lambda: self._input_ready.emit(gen, ImageInput.from_decoded(decoded, spec), spec)
         )
 
-    def _on_input(self, gen: int, inp: ImageInput) -> None:
-        if gen == self._gen and self.decoded is not None:
-            self.input = inp
-            self.shown.emit()
+    def _on_input(self, gen: int, inp: ImageInput, spec) -> None:
+        if gen != self._gen or self.decoded is None:
+            return
+        if spec != self._spec():  # the model changed meanwhile: made again for the new one
+            self._preparing = -1
+            self.prepare_input()
+            return
+        self.input = inp
+        self.shown.emit()
 
     # ------------------------------------------------------------------ heatmap and warning
 

@@ -60,11 +60,12 @@ class ExportController(QObject):
             heat = self.heatmaps.cached(key) if key is not None else None
             if heat is not None:
                 cam = heat.cam
+            att = e.attention if e.attention is not None and e.attention.error is None else None
             out[e.rel_path] = Known(
                 e.key or FileKey.of(e.path),
                 e.probabilities,
                 e.error,
-                e.attention,
+                att,  # a check that failed in the app is tried again
                 cam,
                 cam_method if cam is not None else None,
             )
@@ -153,17 +154,25 @@ class ExportController(QObject):
                 self.message.emit(f"Export failed: {why} (nothing was overwritten)")
                 self.failed.emit(why)
 
+        def on_error(err) -> None:
+            if err == QProcess.ProcessError.FailedToStart:  # no finished signal follows
+                on_done(-1, None)
+
         proc.readyReadStandardError.connect(on_err)
         proc.finished.connect(on_done)
+        proc.errorOccurred.connect(on_error)
         self._proc = proc
         self.message.emit("Exporting…")
         proc.start()
 
     def shutdown(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.waitForFinished(2000)
-            self._proc = None
+        if self._proc is not None:  # asked to stop, the child removes its temporary files
+            proc, self._proc = self._proc, None
+            proc.finished.disconnect()
+            proc.terminate()
+            if not proc.waitForFinished(3000):
+                proc.kill()
+                proc.waitForFinished(2000)
         if self._reuse is not None:
             self._reuse.unlink(missing_ok=True)
             self._reuse = None

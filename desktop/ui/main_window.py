@@ -15,6 +15,7 @@ what it was for, and answers for something no longer shown are dropped.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Signal
@@ -31,7 +32,7 @@ from desktop.ui.exports import ExportController
 from desktop.ui.file_list import FileList
 from desktop.ui.heatmaps import HeatmapController
 from desktop.ui.layout import BANNER, StatusWidgets, build_central, show_model
-from desktop.ui.menus import MenuController, load_view_state
+from desktop.ui.menus import MenuController, load_view_state, save_view_state
 from desktop.ui.review_panel import ReviewController
 from desktop.ui.side_panel import SidePanel
 from desktop.ui.workers import preload_native_libraries
@@ -152,29 +153,25 @@ class MainWindow(QMainWindow):
     def step(self, delta: int) -> None:
         self.files.step(delta)
 
-    def set_reviewer(self, name: str) -> None:
-        self.reviews.reviewer = name
-        self.settings.setValue("reviewer", name)
-        self.statusBar().showMessage(f"Reviewer: {name}")
-
     def set_min_lung_share(self, value: float) -> None:
-        self._set_state(min_lung_share=value)
+        self._set_state(min_lung_share=value, save=True)
         self.files.set_state(self.state)
         self.image.set_state(self.state)
         self._update_attention_summary()
         self._request_heatmap()
 
     def set_uncertain_below(self, value: float) -> None:
-        self._set_state(uncertain_below=value)
+        self._set_state(uncertain_below=value, save=True)
         self.reviews.uncertain_below = self.state.uncertain_below
         self.files.set_state(self.state)
         if self.session.current is not None:
             self.reviews.show(self.session.current)
 
-    def _set_state(self, **changes) -> None:
-        from dataclasses import replace
-
+    def _set_state(self, save: bool = False, **changes) -> None:
+        """A settings-menu change is written at once; slider moves are written on close."""
         self.state = replace(self.state, **changes)
+        if save:
+            save_view_state(self.settings, self.state)
 
     # ------------------------------------------------------------------ folder and bundle
 
@@ -184,6 +181,7 @@ class MainWindow(QMainWindow):
         self.menus.push_recent("recent_bundles", str(path))
         self.heatmaps.clear()
         self.image.forget_input()
+        self.files.set_classes(())  # the new model's classes come with ModelReady
         self.model_label.setText(f"Model bundle {Path(path).name}: verifying…")
         if self.session.entries:
             self._start_classification()
@@ -200,15 +198,20 @@ class MainWindow(QMainWindow):
         from desktop.review_store import ReviewStore
 
         self.reviews.commit_note()
+        store = None
         try:
             store = ReviewStore.for_folder(folder)
+            reviews = store.all()
         except Exception as exc:  # locked/corrupt database, a share without WAL support…
+            if store is not None:
+                store.close()
             self.statusBar().showMessage(f"Cannot open the review database of {folder}: {exc}")
             self.folder_failed.emit(str(exc))
             return
         self.classifier.stop()
         self.heatmaps.reset_attention()
-        self.session.open_folder(folder, files, store)
+        self.image.clear()
+        self.session.open_folder(folder, files, store, reviews)
         self.reviews.forget_note()
         self.menus.push_recent("recent_folders", str(folder))
         self.files.refresh()

@@ -177,7 +177,9 @@ class MenuController(QObject):
             w, "Reviewer", "Your name (stored with every decision):", text=w.reviews.reviewer
         )
         if ok and name.strip():
-            w.set_reviewer(name.strip())
+            w.reviews.reviewer = name.strip()
+            w.settings.setValue("reviewer", w.reviews.reviewer)
+            w.statusBar().showMessage(f"Reviewer: {w.reviews.reviewer}")
 
     def _ask_percent(self, title: str, text: str, value: float, lo: int, hi: int, setter) -> None:
         got, ok = QInputDialog.getInt(self.w, title, text, round(value * 100), lo, hi)
@@ -230,12 +232,18 @@ class MenuController(QObject):
         QMessageBox.information(self.w, "Keyboard shortcuts", SHORTCUT_HELP)
 
 
+#: settings kept at the top level by earlier versions; the "view" group wins where both exist
+_EARLIER_KEYS = ("opacity", "colormap", "min_lung_share", "uncertain_below")
+
+
 def load_view_state(settings: QSettings) -> ViewState:
+    values = {k: settings.value(k) for k in _EARLIER_KEYS if settings.contains(k)}
     settings.beginGroup("view")
     try:
-        state = ViewState.from_dict({k: settings.value(k) for k in settings.childKeys()})
+        values.update({k: settings.value(k) for k in settings.childKeys()})
     finally:
         settings.endGroup()
+    state = ViewState.from_dict(values)
     # the heatmap's class is chosen per image: a new session starts at the predicted class
     return replace(state, cam_class=None)
 

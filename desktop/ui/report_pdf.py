@@ -262,6 +262,9 @@ class ReportWriter:
         )
         y += 50
         probs = rec.probabilities
+        if probs is None:  # read for the page, but not classified
+            self._line(y, f"Not classified: {rec.error or 'no result'}", 10, color="#b00020")
+            return
         best = int(np.argmax(probs))
         y = self._line(
             y, f"AI: {names[best]}  ({format_probability(float(probs[best]))})", 12, bold=True
