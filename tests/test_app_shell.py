@@ -185,7 +185,8 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
 
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == len(w2.entries)
-    assert {r["provider"] for r in rows} == {"reused"}  # the app's results, not classified again
+    ok_rows = [r for r in rows if r["status"] == "ok"]
+    assert len(ok_rows) == 6 and {r["provider"] for r in ok_rows} == {"reused"}  # not redone
     pngs = sorted((phantom_folder.parent / "from-app-heatmaps").glob("*.png"))
     assert len(pngs) == 6
     import cv2
