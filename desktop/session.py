@@ -190,12 +190,21 @@ class ReviewSession:
     def decide(self, i: int, decision: str, reviewer_class: str | None, reviewer: str) -> str:
         """Record a decision for entry ``i``; returns the status line (saved or why not).
 
-        Overriding to the AI's own class is an agreement.
+        ``decision``: "agree", "override" (with ``reviewer_class``), "uncertain", or
+        "clear". Overriding to the AI's own class is an agreement.
         """
         if self.store is None:
             return "No folder is open."
         e = self.entries[i]
         ai = e.predicted(self.class_names) if self.class_names else None
+        if decision == "clear":  # back to "not reviewed"; the history keeps what it was
+            if e.review is None or e.review.decision is None:
+                return f"{e.rel_path}: no decision to clear"
+            try:
+                e.review = self.store.set_decision(e.rel_path, None, reviewer=reviewer)
+            except Exception as exc:
+                return f"Could not save the review: {exc}"
+            return f"Cleared the decision on {e.rel_path}"
         if decision == "agree" and ai is None:
             return "Nothing to agree with yet: the image is not classified."
         if decision == "override" and reviewer_class == ai:

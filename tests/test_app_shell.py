@@ -132,9 +132,15 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     assert w.session.current != first
     qtbot.keyClick(w, Qt.Key.Key_Left)
     assert w.session.current == first
+    if w.image.index != first:  # still loading: a decision now is refused, never misplaced
+        qtbot.keyClick(w, Qt.Key.Key_2)
+        assert w.entries[first].review is None
+        assert "not on screen" in w.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: w.image.index == first, timeout=10_000)
     qtbot.keyClick(w, Qt.Key.Key_2)  # Normal
     e = w.entries[first]
     assert e.review is not None and e.review.reviewer_class == "Normal"
+    assert w.side.class_buttons[1].isChecked() and not w.side.agree.isChecked()
     w.side.note.setPlainText("check the left base")
     qtbot.keyClick(w, Qt.Key.Key_Right)  # leaving the image saves the note
     rel = e.rel_path
@@ -142,6 +148,7 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     w.side.note.setPlainText("typed while classifying")
     w.reviews.show(w.session.current)
     assert w.side.note.toPlainText() == "typed while classifying"
+    qtbot.waitUntil(lambda: w.image.index == w.session.current, timeout=10_000)
     qtbot.keyClick(w, Qt.Key.Key_A)
     assert w.entries[w.session.current].review.note == "typed while classifying"
     w.close()

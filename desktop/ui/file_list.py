@@ -20,6 +20,7 @@ from desktop.view_state import ViewState
 
 class FileList(QObject):
     current_changed = Signal(int)  # entry index now shown
+    current_cleared = Signal()  # no row left (a filter matches nothing): no image is current
     scanned = Signal(object, object)  # folder, list[Path]
     scan_failed = Signal(str)
     _scan_done = Signal(int, object, object, object)  # generation, folder, files, error
@@ -54,7 +55,12 @@ class FileList(QObject):
         t.setMinimumWidth(300)
         t.setWordWrap(False)
         t.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep folder and file end
-        t.selectionModel().currentRowChanged.connect(lambda cur, _p: self._row_changed(cur.row()))
+        t.setTabKeyNavigation(False)  # Tab leaves the list; it never walks its cells
+        sm = t.selectionModel()
+        sm.currentRowChanged.connect(lambda cur, _p: self._row_changed(cur.row()))
+        sm.selectionChanged.connect(lambda *_a: self._keep_current_selected())
+        for box in (self.filter_box, self.sort_box):  # arrows never change a filter or sort
+            box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     # ------------------------------------------------------------------ scanning
 
@@ -118,6 +124,9 @@ class FileList(QObject):
             self._set_row(self.rows.index(keep))
         elif self.rows:
             self._set_row(0)
+        elif keep is not None:  # nothing listed: nothing may be shown or decided
+            self.model.set_current(None)
+            self.current_cleared.emit()
 
     def entry_changed(self, i: int, refilter: bool = False) -> None:
         self.model.entry_changed(i)
@@ -131,13 +140,41 @@ class FileList(QObject):
         self._row_changed(r)  # no-op when the row's image is already the current one
 
     def _row_changed(self, r: int) -> None:
+        self._keep_current_selected()
+        self.model.set_current(self.rows[r] if 0 <= r < len(self.rows) else None)
         if 0 <= r < len(self.rows) and self.rows[r] != self.session.current:
             self.current_changed.emit(self.rows[r])
 
+    def _keep_current_selected(self) -> None:
+        """The highlighted row is the image shown: a current row outside the selection (a
+        Ctrl+arrow move, a Ctrl+click that unselected it) becomes the only selected row."""
+        sm = self.table.selectionModel()
+        cur = self.table.currentIndex()
+        if cur.isValid() and not sm.isRowSelected(cur.row()):
+            flags = sm.SelectionFlag.ClearAndSelect | sm.SelectionFlag.Rows
+            sm.select(cur, flags)
+
     def step(self, delta: int) -> None:
+        """Page by ``delta`` rows (clamped at both ends); the selection follows."""
         if self.rows:
             r = min(max(self.table.currentIndex().row() + delta, 0), len(self.rows) - 1)
-            self.table.setCurrentIndex(self.model.index(r, 0))
+            self.go_to_row(r)
+
+    def go_to_row(self, r: int) -> None:
+        if 0 <= r < len(self.rows):
+            self.table.setCurrentIndex(self.model.index(r, 0))  # selects it (plain move)
+            self.table.scrollTo(self.model.index(r, 0))
+
+    def next_unreviewed(self) -> bool:
+        """Move to the next row without a decision after the current one; False if none."""
+        start = self.table.currentIndex().row()
+        ents = self.session.entries
+        for r in range(start + 1, len(self.rows)):
+            rev = ents[self.rows[r]].review
+            if rev is None or rev.decision is None:
+                self.go_to_row(r)
+                return True
+        return False
 
     def position(self, i: int) -> tuple[int, int]:
         """(1-based row of entry ``i``, rows shown)."""

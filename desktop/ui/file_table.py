@@ -7,7 +7,7 @@ and the model reports only the changed row.
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont
 
 from desktop.folder_model import format_probability, review_status
 from export.attention import describe
@@ -27,6 +27,12 @@ class FileTableModel(QAbstractTableModel):
         self.class_names: tuple[str, ...] = ()
         self.uncertain_below = uncertain_below
         self.min_lung_share = min_lung_share
+        self.current: int | None = None  # entry shown: its row is drawn bold
+
+    def set_current(self, index: int | None) -> None:
+        old, self.current = self.current, index
+        for i in {old, index} - {None}:
+            self.entry_changed(i)
 
     def reset(
         self, entries: list[ImageResult], rows: list[int], class_names: tuple[str, ...]
@@ -69,6 +75,10 @@ class FileTableModel(QAbstractTableModel):
             if col == 3:
                 return self._lung_text(e)
             return review_status(e.review)
+        if role == Qt.ItemDataRole.FontRole and self.rows[index.row()] == self.current:
+            bold = QFont()
+            bold.setBold(True)
+            return bold
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.error:
                 return ERR

@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
 
         self._wire()
         self.menus = MenuController(self)
+        self.table.setFocus()  # the keyboard belongs to the list (and the note, on N)
         self.menus.restore_settings()
         self.setAcceptDrops(True)
 
@@ -100,12 +101,18 @@ class MainWindow(QMainWindow):
         side.cam_choice_changed.connect(self._cam_choice_changed)
         side.outline_toggled.connect(self.view.set_outline_visible)
         self.files.current_changed.connect(self._select)
+        self.files.current_cleared.connect(self._unselect)
         self.files.scanned.connect(self._on_scanned)
         self.files.scan_failed.connect(self._scan_failed)
         self.image.shown.connect(self._image_shown)
         self.image.message.connect(msg)
         self.reviews.message.connect(msg)
         self.reviews.entry_changed.connect(self.files.entry_changed)
+        self.reviews.shown_index = lambda: self.image.index  # decisions only on the image shown
+        self.reviews.decided.connect(
+            lambda _i: self.menus.advance_action.isChecked() and self.files.next_unreviewed()
+        )
+        side.note.escaped.connect(self.table.setFocus)  # leaving the field saves the note
         c = self.classifier
         c.model_ready.connect(self._model_ready)
         c.changed.connect(self._results_changed)
@@ -151,7 +158,9 @@ class MainWindow(QMainWindow):
         return self.session.classifying
 
     def step(self, delta: int) -> None:
+        """Page; leaving the image leaves its note (focus back on the list)."""
         self.files.step(delta)
+        self.table.setFocus()
 
     def set_min_lung_share(self, value: float) -> None:
         self._set_state(min_lung_share=value, save=True)
@@ -275,6 +284,12 @@ class MainWindow(QMainWindow):
         self.side.show_attention("", False)
         self.image.load(i)
         self.reviews.show(i)
+
+    def _unselect(self) -> None:
+        self.reviews.clear()
+        self.session.current = None
+        self.image.clear()
+        self.view.show_message("No image matches this filter")
 
     def _image_shown(self) -> None:
         self._request_heatmap()

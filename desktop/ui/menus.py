@@ -32,11 +32,20 @@ WINDOW_PRESETS = (
     ("Bone", 0.8, 0.4),
 )
 SHORTCUT_HELP = (
-    "←/→, PgUp/PgDn: previous/next image\n1…9: set class (override; the model's order)\n"
-    "A: agree with AI\nU: uncertain\nH: heatmap on/off\n+/−: heatmap opacity\n"
-    "G: lung field and text outlines\nF: fit   I: invert\n"
-    "W: auto window   Shift+W: reset window\nCtrl+1: 1:1 pixels   Ctrl+O: open folder\n"
-    "Ctrl+E: export report"
+    "Images\n"
+    "  ←/↑, PgUp: previous image     →/↓, PgDn: next image     Home/End: first/last\n"
+    "Review (always on the image shown, never on one still loading)\n"
+    "  A: agree with AI     1…9: the image shows class 1…9 (the model's order)\n"
+    "  U: uncertain     Del: clear the decision (its history is kept)\n"
+    "  N: write a note     Esc or Tab: leave the note (it is saved)\n"
+    "  Settings ▸ Advance after a decision: go to the next image not reviewed\n"
+    "Heatmap\n"
+    "  H: on/off     +/−: opacity     G: lung field and text outlines\n"
+    "View\n"
+    "  F: fit     Ctrl+1: 1:1 pixels     I: invert     W: auto window     Shift+W: reset window\n"
+    "  right-drag on the image: window / level\n"
+    "Files\n"
+    "  Ctrl+O: open folder     Ctrl+E: export report (PDF)     Ctrl+Q: quit"
 )
 
 
@@ -54,12 +63,18 @@ class MenuController(QObject):
         def key(seq: str, slot) -> None:
             QShortcut(QKeySequence(seq), w, activated=slot)
 
-        for seq in ("Right", "PgDown"):
+        # a reading workstation pages with all four arrows and PgUp/PgDn, whatever has focus
+        # outside the note (where arrows move the text cursor)
+        for seq in ("Right", "Down", "PgDown"):
             key(seq, lambda: w.step(1))
-        for seq in ("Left", "PgUp"):
+        for seq in ("Left", "Up", "PgUp"):
             key(seq, lambda: w.step(-1))
+        key("Home", lambda: w.files.go_to_row(0))
+        key("End", lambda: w.files.go_to_row(len(w.files.rows) - 1))
         key("A", lambda: w.reviews.decide("agree", None))
         key("U", lambda: w.reviews.decide("uncertain", None))
+        key("Delete", lambda: w.reviews.decide("clear", None))
+        key("N", lambda: side.note.setFocus())
         for i in range(1, 10):
             key(str(i), lambda i=i: w.reviews.decide_index(i - 1))
         key("H", lambda: side.show_heatmap.toggle())
@@ -101,6 +116,16 @@ class MenuController(QObject):
             "Attention threshold (looked outside the lungs)…", self.ask_min_lung_share
         )
         settings.addAction("Low-confidence band (uncertain AI)…", self.ask_uncertain_below)
+        self.advance_action = settings.addAction(
+            "Advance to the next image not reviewed after a decision"
+        )
+        self.advance_action.setCheckable(True)
+        self.advance_action.setChecked(
+            str(w.settings.value("advance_after_decision", "false")).lower() == "true"
+        )
+        self.advance_action.toggled.connect(
+            lambda on: w.settings.setValue("advance_after_decision", on)
+        )
         help_menu = bar.addMenu("&Help")
         help_menu.addAction("Model card…", self.show_model_card)
         help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)

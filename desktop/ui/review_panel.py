@@ -7,6 +7,8 @@ refresh never overwrites text that is not saved yet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, Signal
 
 from desktop.folder_model import review_summary
@@ -17,6 +19,7 @@ from desktop.ui.side_panel import SidePanel
 class ReviewController(QObject):
     message = Signal(str)  # for the status bar
     entry_changed = Signal(int)
+    decided = Signal(int)  # a decision was saved for this entry (the window may advance)
 
     def __init__(self, session: ReviewSession, panel: SidePanel, reviewer: str) -> None:
         super().__init__()
@@ -24,6 +27,8 @@ class ReviewController(QObject):
         self.panel = panel
         self.reviewer = reviewer
         self.uncertain_below = 0.6
+        #: the entry whose pixels are on screen; a decision is only ever recorded on it
+        self.shown_index: Callable[[], int | None] = lambda: session.current
         self._note_owner: int | None = None  # entry whose note the field shows
         panel.decision_requested.connect(self.decide)
         panel.note_committed.connect(self.save_note)
@@ -32,11 +37,24 @@ class ReviewController(QObject):
         """Another folder: the field belongs to no entry."""
         self._note_owner = None
 
+    def clear(self) -> None:
+        """No image is current: nothing to show, decide or annotate."""
+        self.commit_note()
+        self._note_owner = None
+        self.panel.show_probabilities(self.session.class_names, None, self.uncertain_below)
+        self.panel.review_state.setText("No image selected")
+        self.panel.show_decision(None, None)
+        self.panel.note.setPlainText("")
+        self.panel.note.setEnabled(False)
+
     def show(self, i: int) -> None:
+        self.panel.note.setEnabled(True)
         s = self.session
         e = s.entries[i]
         self.panel.show_probabilities(s.class_names, e.probabilities, self.uncertain_below)
         self.panel.review_state.setText(review_summary(e.review))
+        r = e.review
+        self.panel.show_decision(r.decision if r else None, r.reviewer_class if r else None)
         note = s.saved_note(i)
         if i != self._note_owner:  # another image: show its note
             self._note_owner = i
@@ -51,13 +69,25 @@ class ReviewController(QObject):
             self.decide("override", names[k])
 
     def decide(self, decision: str, reviewer_class: str | None) -> None:
+        """Record ``decision`` on the image on screen, never on one still loading."""
         i = self.session.current
         if i is None or self.session.store is None:
             return
+        if self.shown_index() != i:
+            e = self.session.entries[i]
+            self.message.emit(
+                f"Not saved: {e.rel_path} is not on screen (still loading or unreadable)"
+            )
+            self.show(i)
+            return
         self.commit_note()  # the note typed so far is saved before the panel refreshes
+        before = self.session.entries[i].review
         self.message.emit(self.session.decide(i, decision, reviewer_class, self.reviewer))
         self.entry_changed.emit(i)
         self.show(i)
+        after = self.session.entries[i].review
+        if after is not before and after is not None and after.decision is not None:
+            self.decided.emit(i)
 
     def note_dirty(self) -> bool:
         """The note field holds text the store does not have yet."""

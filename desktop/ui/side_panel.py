@@ -34,9 +34,23 @@ OPACITY_STEPS = 100  # slider positions per full opacity
 
 
 class NoteEdit(QPlainTextEdit):
-    """A note field that says when the reviewer leaves it, so the note is saved then."""
+    """A note field that says when the reviewer leaves it, so the note is saved then.
+
+    Esc leaves it (``escaped``); Tab leaves it too instead of typing a tab.
+    """
 
     left = Signal()
+    escaped = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTabChangesFocus(True)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.escaped.emit()
+            return
+        super().keyPressEvent(event)
 
     def focusOutEvent(self, event) -> None:
         super().focusOutEvent(event)
@@ -122,6 +136,9 @@ class SidePanel(QWidget):
         self.uncertain = QPushButton("Uncertain")
         self.uncertain.clicked.connect(lambda: self.decision_requested.emit("uncertain", None))
         rlay.addWidget(self.uncertain)
+        self.clear_decision = QPushButton("Clear decision (Del)")
+        self.clear_decision.clicked.connect(lambda: self.decision_requested.emit("clear", None))
+        rlay.addWidget(self.clear_decision)
         self.review_state = QLabel("Not reviewed")
         self.review_state.setWordWrap(True)
         rlay.addWidget(self.review_state)
@@ -135,6 +152,24 @@ class SidePanel(QWidget):
         rlay.addWidget(save)
         lay.addWidget(rev)
         lay.addStretch(1)
+        self._keyboard_stays_with_the_list()
+
+    def _keyboard_stays_with_the_list(self) -> None:
+        """Only the note takes keyboard focus here: arrows and letters keep paging and
+        deciding whatever the mouse last touched (combo boxes never take Up/Down)."""
+        for w in self.findChildren(QWidget):
+            if w is not self.note and w is not self.note.viewport():
+                w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for b in (self.agree, self.uncertain):
+            b.setCheckable(True)
+
+    def show_decision(self, decision: str | None, reviewer_class: str | None) -> None:
+        """The active decision's button is shown pressed."""
+        self.agree.setChecked(decision == "agree")
+        self.uncertain.setChecked(decision == "uncertain")
+        for b in self.class_buttons:
+            b.setChecked(decision == "override" and b.text() == reviewer_class)
+        self.clear_decision.setEnabled(decision is not None)
 
     # ---------------------------------------------------------------- view state
 
@@ -198,6 +233,8 @@ class SidePanel(QWidget):
         self.class_buttons = []
         for i, n in enumerate(names, start=1):
             b = QPushButton(n)
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.setToolTip(f"Override: the image shows {n} (key {i})")
             b.clicked.connect(
                 lambda _c=False, name=n: self.decision_requested.emit("override", name)
