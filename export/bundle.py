@@ -49,6 +49,10 @@ _CODE_BEARING = {
 }
 
 
+#: a manifest is a few kilobytes; anything this large is not one
+MAX_MANIFEST_BYTES = 1 << 20
+
+
 class BundleError(ValueError):
     """A bundle that must not be used, with the reason and (when known) the file at fault."""
 
@@ -248,7 +252,10 @@ def _check_relpath(rel: Any) -> None:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    with open(path, "rb") as fh:
+    """Of a regular file only: a pipe or device in a bundle must not hang or flood the check."""
+    from export.files import open_regular
+
+    with open_regular(path) as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
@@ -270,6 +277,12 @@ def _bundle_files(bundle_dir: Path) -> list[str]:
                 continue  # the manifest and a half-written one (export.atomic's temp name)
             if p.is_symlink():
                 raise BundleError(f"'{rel}' is a symbolic link", bundle=bundle_dir, file=rel)
+            if not p.is_file():
+                raise BundleError(
+                    f"'{rel}' is not a regular file (a pipe, socket or device)",
+                    bundle=bundle_dir,
+                    file=rel,
+                )
             out.append(rel)
     return sorted(out)
 
@@ -305,8 +318,10 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
     """Parse and validate manifest.json without touching the model files."""
     root = bundle_root(bundle)
     path = root / MANIFEST_NAME
+    from export.files import read_regular
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_MANIFEST_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise BundleError(
             "has no manifest.json — is this a model bundle folder?", bundle=root, file=MANIFEST_NAME

@@ -186,11 +186,13 @@ def is_candidate_file(path: str | os.PathLike[str]) -> bool:
         return False
     suffix = p.suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
-        return True
+        return True  # a pipe or device with such a name is listed, and read_image says what it is
     if suffix and not suffix[1:].isdigit():  # "1.2.840.113619.2.55.3.6046" is a UID, not a type
         return False
+    from export.files import open_regular
+
     try:
-        with open(p, "rb") as fh:
+        with open_regular(p) as fh:  # never blocks on a pipe, never reads a device
             return sniff_format(fh.read(136)) == "dicom"
     except OSError:
         return False
@@ -215,17 +217,23 @@ def read_image(
     if DECODE_LOG is not None:
         DECODE_LOG[str(p)] += 1
     name = p.name
+    from export.files import NotRegularFile, TooLarge, read_regular
+
     try:
-        size = p.stat().st_size
         if p.is_dir():
             raise ImageDecodeError("is a folder, not an image file", "unreadable", name)
-        if size > max_file_bytes:
-            raise ImageDecodeError(
-                f"file is {size / 2**20:.0f} MiB, over the {max_file_bytes / 2**20:.0f} MiB limit",
-                "too_large",
-                name,
-            )
-        data = p.read_bytes()
+        data = read_regular(p, max_file_bytes)
+    except NotRegularFile as exc:
+        raise ImageDecodeError(
+            f"not a regular file ({exc.what}): not read", "special", name
+        ) from None
+    except TooLarge:
+        size = p.stat().st_size
+        raise ImageDecodeError(
+            f"file is {size / 2**20:.0f} MiB, over the {max_file_bytes / 2**20:.0f} MiB limit",
+            "too_large",
+            name,
+        ) from None
     except FileNotFoundError:
         raise ImageDecodeError(
             "file no longer exists (moved or deleted?)", "not_found", name
