@@ -25,6 +25,7 @@ from desktop.folder_scan import iter_image_files
 from desktop.review_store import Review, ReviewStore, existing_store
 from export.attention import Attention
 from export.explain import ATTENTION_METHOD, Heatmap, ImageInput, attention_for
+from export.files import safe_name
 from export.image_input import DecodedImage, ImageDecodeError, read_image
 from export.results import Bundle, FileKey, ImageResult
 
@@ -113,7 +114,7 @@ def scan(folder: str | os.PathLike[str], only: set[str] | None = None) -> list[t
     root = Path(folder)
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    out = [(p, p.relative_to(root).as_posix()) for p in iter_image_files(root)]
+    out = [(p, safe_name(p.relative_to(root).as_posix())) for p in iter_image_files(root)]
     return [x for x in out if only is None or x[1] in only]
 
 

@@ -26,6 +26,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
 
 
+#: a cell starting with one of these is a formula to a spreadsheet (CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """Text a spreadsheet shows as text: a leading apostrophe before a formula character."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+
+
+class SpreadsheetSafeWriter:
+    """``csv.writer`` whose cells never start a formula (file names and notes are user text)."""
+
+    def __init__(self, stream) -> None:
+        self._w = csv.writer(stream)
+
+    def writerow(self, row) -> None:
+        self._w.writerow([spreadsheet_safe(c) for c in row])
+
+
 ATTENTION_COLUMNS = ("lung_share", "border_share", "marker_share", "looked_outside_lungs")
 
 
@@ -70,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     progress = throttled_progress("classify")
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = SpreadsheetSafeWriter(buf)
     w.writerow(
         [
             "path",

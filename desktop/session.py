@@ -16,6 +16,7 @@ from desktop.review_store import ReviewStore
 from export.attention import Attention
 from export.bundle import Manifest
 from export.explain import ImageInput
+from export.files import safe_name
 from export.results import FileKey, ImageResult
 
 #: consecutive background Grad-CAM failures that stop the attention pass (the model or the
@@ -71,7 +72,7 @@ class ReviewSession:
         self.folder, self.store = folder, store
         self.entries = []
         for p in files:
-            rel = p.relative_to(folder).as_posix()
+            rel = safe_name(p.relative_to(folder).as_posix())
             self.entries.append(ImageResult(p, rel, FileKey.of(p), review=reviews.get(rel)))
         self.current = None
         self._images.clear()

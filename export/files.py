@@ -83,3 +83,10 @@ def open_regular(path: str | os.PathLike[str]):
         os.close(fd)
         raise NotRegularFile(_kind(st.st_mode), path)
     return os.fdopen(fd, "rb")
+
+
+def safe_name(rel_path: str) -> str:
+    """A file name as text that can be stored, written and shown: bytes that are not UTF-8
+    (kept by the OS as surrogate escapes) become ``\\xNN``; the file is still opened by its
+    real path."""
+    return rel_path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -80,3 +80,30 @@ def test_a_pipe_in_a_bundle_is_refused_at_once(tmp_path):
     os.mkfifo(b / "manifest.json")
     with pytest.raises(BundleError, match="cannot be read"):
         load_bundle(b)
+
+
+@pytest.mark.skipif(not (DEMO_BUNDLE / "manifest.json").exists(), reason="demo bundle not built")
+def test_odd_names_work_end_to_end_and_never_become_formulas(tmp_path):
+    """A name that is not UTF-8 and one that looks like a formula: listed, classified,
+    reviewed and written to the CSV safely."""
+    from desktop.review_store import ReviewStore
+    from export.files import safe_name
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    img = png_bytes(np.full((64, 64), 900, np.uint16))
+    raw = os.fsencode(folder) + b"/caf\xe9.png"  # Latin-1 bytes: not UTF-8
+    with open(raw, "wb") as fh:
+        fh.write(img)
+    (folder / "=cmd|' calc'!A1.png").write_bytes(img)
+    odd = safe_name(os.fsdecode(b"caf\xe9.png"))
+    assert odd == "caf\\xe9.png"
+    with ReviewStore.for_folder(folder) as store:  # a review can be saved for it
+        store.set_note(odd, '=HYPERLINK("x")', reviewer="r")
+    out = tmp_path / "r.csv"
+    r = _cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", out)
+    assert r.returncode == 0, r.stderr
+    rows = {row["path"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
+    assert set(rows) == {odd, "'=cmd|' calc'!A1.png"}
+    assert all(row["status"] == "ok" for row in rows.values())
+    assert rows[odd]["note"] == '\'=HYPERLINK("x")'
