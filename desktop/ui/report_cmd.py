@@ -90,9 +90,12 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             min_lung_share=args.min_lung_share,
         )
-        if tmp.stat().st_size == 0:
-            raise OSError("the PDF writer produced an empty file")
+        check_complete_pdf(tmp)
+        if out.exists() and not args.force:  # appeared while this report was written
+            raise CliError(f"{out} was created meanwhile; nothing replaced (use --force)")
         os.replace(tmp, out)
+    except OSError as exc:
+        raise CliError(f"could not write the report ({why_not_written(exc, out)}): {out}") from None
     finally:
         tmp.unlink(missing_ok=True)
     del app
@@ -117,3 +120,28 @@ def _as_known(result, before):
         cam,
         method,
     )
+
+
+def check_complete_pdf(path: Path) -> None:
+    """The whole file is on disk and ends with a PDF trailer; raises OSError otherwise."""
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 1024))
+        tail = fh.read()
+    if size == 0 or b"%%EOF" not in tail:
+        raise OSError("the PDF is incomplete (no trailer)")
+
+
+def why_not_written(exc: OSError, target: Path) -> str:
+    """The cause in words; "disk full" whenever the target's file system has no room left."""
+    import errno
+    import shutil
+
+    try:
+        full = shutil.disk_usage(target.parent).free < 4 * 2**20
+    except OSError:
+        full = False
+    if exc.errno == errno.ENOSPC or full:
+        return "disk full"
+    return exc.strerror or str(exc)

@@ -394,8 +394,9 @@ class ReportWriter:
                 x += self.w * frac
             y += row_h
 
-    def close(self) -> None:
-        self.painter.end()
+    def close(self) -> bool:
+        """False when the PDF writer could not finish the file (a full disk, say)."""
+        return bool(self.painter.end())
 
 
 def write_report(
@@ -430,5 +431,7 @@ def write_report(
                 progress(k + 1, len(first_pass))
         w.summary(first_pass, attention, min_lung_share)
     finally:
-        w.close()
+        finished = w.close()
+    if not finished:
+        raise OSError("the PDF writer could not finish the file")
     return w.page
