@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.folder_scan import iter_image_files
-from desktop.review_store import Review, ReviewStore, existing_store
+from desktop.review_store import Review, ReviewStore, ReviewStoreError, existing_store
 from export.attention import Attention
 from export.explain import ATTENTION_METHOD, Heatmap, ImageInput, attention_for
 from export.files import safe_name
@@ -106,8 +106,18 @@ def read_reviews(folder: Path) -> dict[str, Review]:
     path = existing_store(folder)
     if path is None:
         return {}
-    with ReviewStore(path, read_only=True) as store:
-        return store.all()
+    import sqlite3
+    import sys
+
+    try:
+        with ReviewStore(path, read_only=True) as store:
+            return store.all()
+    except (ReviewStoreError, sqlite3.DatabaseError) as exc:  # never stops a batch run
+        print(
+            f"warning: reviews left out, their database cannot be read ({exc}): {path}",
+            file=sys.stderr,
+        )
+        return {}
 
 
 def scan(folder: str | os.PathLike[str], only: set[str] | None = None) -> list[tuple[Path, str]]:

@@ -111,6 +111,50 @@ def existing_store(folder: str | os.PathLike[str]) -> Path | None:
     return None
 
 
+class ReviewStoreError(OSError):
+    """The review database cannot be used; the message is for the reviewer (no raw SQLite)."""
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Read a store without writing anything, also on read-only media: a WAL database there
+    cannot create its shared-memory file, so it is then opened as immutable."""
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{query}", uri=True, timeout=10.0, isolation_level=None
+        )
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.DatabaseError:
+            db.close()
+    raise ReviewStoreError(f"the review database cannot be read: {path}")
+
+
+def _salvage(src: Path, dst: sqlite3.Connection) -> int:
+    """Copy what can still be read of a damaged store's reviews and history; the count."""
+    try:
+        old = _connect_read_only(src)
+    except (ReviewStoreError, sqlite3.Error):
+        return 0
+    n = 0
+    try:
+        for table in ("reviews", "history"):
+            try:
+                rows = old.execute(f"SELECT * FROM {table}").fetchall()
+            except sqlite3.Error:
+                continue
+            for row in rows:
+                try:
+                    marks = ", ".join("?" * len(row))
+                    dst.execute(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", row)
+                    n += table == "reviews"
+                except sqlite3.Error:
+                    continue
+    finally:
+        old.close()
+    return n
+
+
 class ReviewStore:
     """One folder's reviews. Methods are safe to call from one thread at a time."""
 
@@ -123,37 +167,85 @@ class ReviewStore:
     ) -> None:
         self.path = Path(path)
         self.fallback_reason = fallback_reason
+        #: set when a damaged database was moved aside: where to, and what was recovered
+        self.recovery_note: str | None = None
         if read_only:  # headless readers: never write, works on read-only media
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            self._db = _connect_read_only(self.path)
             self._db.execute("PRAGMA busy_timeout = 10000")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ReviewStoreError(
+                    f"the review database is locked by another program: {self.path}"
+                ) from None
+            if _disk_full(exc, self.path):
+                raise ReviewStoreError(f"disk full: {self.path}") from None
+            self._db = self._replace_damaged(exc)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("integrity check failed")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _replace_damaged(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """Never silently replaced: the damaged file is moved aside with a time stamp, what
+        can be read of it is copied into a fresh store, and :attr:`recovery_note` says so."""
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.stem}.damaged-{stamp}{self.path.suffix}")
+        os.replace(self.path, aside)
+        for ext in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + ext)
+            if side.exists():
+                os.replace(side, aside.with_name(aside.name + ext))
+        db = self._open()
+        n = _salvage(aside, db)
+        self.recovery_note = (
+            f"The review database was damaged ({exc}); it was moved to {aside.name} and "
+            f"{n} review(s) were recovered from it into a fresh one"
         )
+        return db
 
     @classmethod
     def for_folder(cls, folder: str | os.PathLike[str]) -> ReviewStore:
         path, reason = store_path_for(folder)
         in_folder = Path(folder).resolve() / STATE_DIR / "review.sqlite"
         if reason and not path.exists() and in_folder.is_file():
-            # the folder became read-only after reviews were made there: carry them over
+            # the folder is read-only but holds reviews: the fallback starts as their copy,
+            # written beside and renamed, so a failed copy never leaves an empty store
             path.parent.mkdir(parents=True, exist_ok=True)
-            src = sqlite3.connect(f"{in_folder.as_uri()}?mode=ro", uri=True)
-            dst = sqlite3.connect(path)
+            tmp = path.with_name(path.name + ".copying")
+            tmp.unlink(missing_ok=True)
             try:
-                src.backup(dst)
-            finally:
-                src.close()
-                dst.close()
-            reason += " (earlier reviews from the folder were copied there)"
+                src = _connect_read_only(in_folder)
+                dst = sqlite3.connect(tmp)
+                try:
+                    src.backup(dst)
+                finally:
+                    src.close()
+                    dst.close()
+                os.replace(tmp, path)
+            except (sqlite3.Error, OSError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise ReviewStoreError(
+                    f"the reviews in the read-only folder cannot be copied ({exc}): {in_folder}"
+                ) from None
+            reason += " (its earlier reviews were copied there)"
         return cls(path, reason)
 
     def close(self) -> None:
@@ -176,10 +268,15 @@ class ReviewStore:
         return Review(*row) if row else None
 
     def all(self) -> dict[str, Review]:
-        rows = self._db.execute(
-            "SELECT rel_path, decision, reviewer_class, ai_class, ai_probability, note, reviewer, "
-            "updated_at FROM reviews"
-        ).fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT rel_path, decision, reviewer_class, ai_class, ai_probability, note, "
+                "reviewer, updated_at FROM reviews"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # an empty file (read-only readers create nothing)
+                return {}
+            raise
         return {r[0]: Review(*r) for r in rows}
 
     def history(self, rel_path: str) -> list[tuple[str, str | None, str | None, str, str]]:
@@ -253,12 +350,26 @@ class ReviewStore:
                 (reviewer, now, rel_path),
             )
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and _disk_full(exc, self.path):
+                raise ReviewStoreError(f"disk full: {self.path}") from None
             raise
         review = self.get(rel_path)
         assert review is not None
         return review
+
+
+def _disk_full(exc: Exception, path: Path) -> bool:
+    import shutil
+
+    if "full" in str(exc).lower():
+        return True
+    try:
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        return False
 
 
 def _text(v: object) -> str | None:

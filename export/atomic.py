@@ -16,7 +16,25 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
+#: temporary files of ours older than this are left-overs of a killed writer
+STALE_AFTER_S = 24 * 3600
+
+
+def sweep_stale(target: Path) -> None:
+    """Remove this target's temporary files that a killed writer left over a day ago."""
+    import time
+
+    try:
+        for old in target.parent.glob(f".{target.name}.*.tmp"):
+            if time.time() - old.lstat().st_mtime > STALE_AFTER_S and old.is_file():
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a sweep is housekeeping, never a reason to fail a write
+
+
 def _temp_beside(target: Path) -> tuple[int, str]:
+    """``.NAME.XXXXXXXX.tmp`` beside the target: hidden, recognisable, swept when stale."""
+    sweep_stale(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.fchmod(fd, _umask_mode())  # mkstemp makes 0600; the result should look like any new file
     return fd, tmp

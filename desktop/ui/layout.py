@@ -75,10 +75,25 @@ def show_model(label: QLabel, m: Manifest) -> None:
     )
 
 
+class _Notice(QLabel):
+    """Stays until clicked away or replaced: where reviews are kept is not a passing message."""
+
+    def mousePressEvent(self, event) -> None:
+        self.setVisible(False)
+        super().mousePressEvent(event)
+
+
 class StatusWidgets:
-    """The status bar's permanent fields: progress, attention summary, inference provider."""
+    """The status bar's permanent fields: a notice about the review store, progress,
+    attention summary, inference provider."""
 
     def __init__(self, bar: QStatusBar) -> None:
+        self.notice = _Notice("")
+        self.notice.setWordWrap(False)
+        self.notice.setStyleSheet("background: #ffb000; color: #1a1a1a; padding: 0 4px;")
+        self.notice.setToolTip("Click to dismiss")
+        self.notice.setVisible(False)
+        bar.addPermanentWidget(self.notice, 1)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
@@ -106,3 +121,8 @@ class StatusWidgets:
         self.attention.setStyleSheet(
             "background: #ffb000; color: #1a1a1a; padding: 0 4px;" if flagged else ""
         )
+
+    def show_notice(self, text: str | None) -> None:
+        self.notice.setText(text or "")
+        self.notice.setToolTip(f"{text}\n(click to dismiss)" if text else "")
+        self.notice.setVisible(bool(text))

@@ -224,10 +224,9 @@ class MainWindow(QMainWindow):
         self.reviews.forget_note()
         self.menus.push_recent("recent_folders", str(folder))
         self.files.refresh()
-        msg = f"{len(files)} images in {folder}"
-        if store.fallback_reason:
-            msg += f" — {store.fallback_reason}"
-        self.statusBar().showMessage(msg)
+        self.statusBar().showMessage(f"{len(files)} images in {folder}")
+        notes = [n for n in (store.recovery_note, store.fallback_reason) if n]
+        self.status.show_notice(" · ".join(notes))
         if not files:
             self.folder_failed.emit("no images")
             return
