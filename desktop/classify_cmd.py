@@ -68,7 +68,7 @@ def review_columns(r) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from desktop.batch import read_known, run_folder
-    from desktop.errors import check_fraction, check_output
+    from desktop.errors import CliError, check_fraction, check_output, why_not_written
     from desktop.overlay import composite
     from export.image_input import windowed
     from export.progress import throttled_progress
@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         known=known,
     )
+    png_failed: list[str] = []
     for page in gen:
         rec = page.result
         n += 1
@@ -145,11 +146,21 @@ def run(args: argparse.Namespace) -> int:
             if not ok:
                 raise OSError(f"could not encode the heatmap PNG for {rec.rel_path}")
             target = heat_dir / (rec.rel_path + ".heatmap.png")  # mirrors the folder: no clashes
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(target, png.tobytes())
-    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, png.tobytes())
+            except OSError as exc:  # the CSV is still written: the run is not lost
+                png_failed.append(f"{why_not_written(exc, target)}: {target}")
+    if out.exists() and not args.force:  # appeared while this run classified
+        raise CliError(f"{out} was created meanwhile; nothing replaced (use --force)")
+    try:
+        atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+    except OSError as exc:
+        raise CliError(f"could not write the CSV ({why_not_written(exc, out)}): {out}") from None
     print(
         f"classify: {n} files ({n_err} unreadable) in {time.perf_counter() - t0:.1f} s -> {out}",
         file=sys.stderr,
     )
+    if png_failed:
+        raise CliError(f"{len(png_failed)} heatmap PNG(s) not written, first: {png_failed[0]}")
     return 0

@@ -1,4 +1,8 @@
-"""Errors shared by the command-line tools (kept apart so ``python -m desktop.cli`` sees one class)."""
+"""Errors and output checks shared by the command-line tools (kept apart so
+``python -m desktop.cli`` sees one class)."""
+
+import os
+from pathlib import Path
 
 
 class CliError(Exception):
@@ -20,3 +24,28 @@ def check_fraction(flag: str, value: float) -> None:
     """A 0..1 option (--opacity, --min-lung-share)."""
     if not 0.0 <= value <= 1.0:
         raise CliError(f"{flag} must be between 0 and 1, not {value}")
+
+
+def check_complete_pdf(path: Path) -> None:
+    """The whole file is on disk and ends with a PDF trailer; raises OSError otherwise."""
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 1024))
+        tail = fh.read()
+    if size == 0 or b"%%EOF" not in tail:
+        raise OSError("the PDF is incomplete (no trailer)")
+
+
+def why_not_written(exc: OSError, target: Path) -> str:
+    """The cause in words; "disk full" whenever the target's file system has no room left."""
+    import errno
+    import shutil
+
+    try:
+        full = shutil.disk_usage(target.parent).free < 4 * 2**20
+    except OSError:
+        full = False
+    if exc.errno == errno.ENOSPC or full:
+        return "disk full"
+    return exc.strerror or str(exc)

@@ -62,3 +62,34 @@ def test_report_onto_a_full_disk_says_so_and_keeps_the_earlier_report(tiny_disk,
     assert "disk full" in last and str(target) in last, last
     assert target.read_bytes() == earlier
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["r.pdf"]  # no temporary file left
+
+
+@pytest.mark.skipif(not (DEMO_BUNDLE / "manifest.json").exists(), reason="demo bundle not built")
+def test_heatmaps_onto_a_full_disk_keep_the_csv(tiny_disk, tmp_path):
+    out = tmp_path / "r.csv"
+    env = {**os.environ, "CXR_REVIEW_HOME": str(tmp_path / "home")}
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "desktop.cli",
+            "classify",
+            str(DEMO_IMAGES),
+            "--bundle",
+            str(DEMO_BUNDLE),
+            "--out",
+            str(out),
+            "--heatmaps",
+            str(tiny_disk / "maps"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+    assert r.returncode == 2, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "not written" in last and "disk full" in last and str(tiny_disk) in last, last
+    assert len(out.read_text().splitlines()) == 25  # every image's row is there
+    assert not list((tiny_disk / "maps").rglob("*.tmp"))

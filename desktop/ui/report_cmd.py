@@ -34,7 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from desktop.batch import read_known, run_folder
-    from desktop.errors import CliError, check_fraction, check_output
+    from desktop.errors import (
+        CliError,
+        check_complete_pdf,
+        check_fraction,
+        check_output,
+        why_not_written,
+    )
     from desktop.review_store import default_reviewer
     from export.atomic import atomic_temp_path
     from export.progress import throttled_progress
@@ -120,28 +126,3 @@ def _as_known(result, before):
         cam,
         method,
     )
-
-
-def check_complete_pdf(path: Path) -> None:
-    """The whole file is on disk and ends with a PDF trailer; raises OSError otherwise."""
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-        size = fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, size - 1024))
-        tail = fh.read()
-    if size == 0 or b"%%EOF" not in tail:
-        raise OSError("the PDF is incomplete (no trailer)")
-
-
-def why_not_written(exc: OSError, target: Path) -> str:
-    """The cause in words; "disk full" whenever the target's file system has no room left."""
-    import errno
-    import shutil
-
-    try:
-        full = shutil.disk_usage(target.parent).free < 4 * 2**20
-    except OSError:
-        full = False
-    if exc.errno == errno.ENOSPC or full:
-        return "disk full"
-    return exc.strerror or str(exc)
