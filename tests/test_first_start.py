@@ -9,6 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+from imaging_factory import png_bytes
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QInputDialog
+
 from desktop import launcher
 from desktop.qt_check import (
     APT_LINE,
@@ -155,3 +161,151 @@ def test_launcher_explains_a_qt_library_missing_at_import(monkeypatch, capsys):
     assert launcher.main(["--demo"]) == 1
     err = capsys.readouterr().err
     assert "libEGL.so.1 (package libegl1)" in err and APT_LINE in err
+
+
+# ---------------------------------------------------------------------- export, reviewer, warning
+
+
+@pytest.fixture
+def folder(tmp_path):
+    f = tmp_path / "scans"
+    f.mkdir()
+    grad = (np.linspace(0, 4095, 64 * 80).reshape(64, 80)).astype(np.uint16)
+    for name in ("a.png", "b.png"):
+        (f / name).write_bytes(png_bytes(grad))
+    return f
+
+
+def test_csv_export_names_the_csv_and_the_heatmap_folder(qtbot, folder, tmp_path, monkeypatch):
+    from desktop.paths import DEMO_BUNDLE
+    from desktop.session import ReviewSession
+    from desktop.ui.exports import ExportController
+    from desktop.ui.heatmaps import HeatmapController
+    from desktop.view_state import ViewState
+    from export.bundle import read_manifest
+
+    if not (DEMO_BUNDLE / "manifest.json").exists():
+        pytest.skip("demo bundle not built")
+    child = tmp_path / "fake-python"  # the export child's work is tested in test_app_shell
+    child.write_text("#!/bin/sh\nexit 0\n")
+    child.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(child))
+    session = ReviewSession()
+    session.folder, session.bundle = folder, DEMO_BUNDLE
+    session.manifest = read_manifest(DEMO_BUNDLE)
+    heatmaps = HeatmapController(session)
+    exports = ExportController(session, heatmaps)
+    said: list[str] = []
+    exports.message.connect(said.append)
+    out = tmp_path / "results.csv"
+    with qtbot.waitSignal(exports.finished, timeout=30_000):
+        exports.csv(str(out), ViewState())
+    assert said[-1] == f"Exported {out} and the heatmap PNGs in {tmp_path / 'results-heatmaps'}/"
+    heatmaps.shutdown()
+
+
+def _window_with_folder(qtbot, folder):
+    from desktop.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.first_image_shown, timeout=10_000):
+        w.open_folder(folder)
+    return w
+
+
+def test_first_decision_asks_the_reviewer_once(qtbot, folder, monkeypatch):
+    monkeypatch.delenv("CXR_REVIEW_ASK_REVIEWER")
+    QSettings().remove("reviewer")
+    asked: list[str] = []
+
+    def answer(*args, **kwargs):
+        asked.append(kwargs.get("text", ""))
+        return "Dr Ada", True
+
+    monkeypatch.setattr(QInputDialog, "getText", answer)
+    w = _window_with_folder(qtbot, folder)
+    assert w.reviewer.label.text().startswith("Reviewer: ")  # the login name, shown
+    assert asked == []  # nothing asked before a decision
+    w.reviews.decide("uncertain", None)
+    assert len(asked) == 1
+    first = w.entries[w.session.current]
+    assert first.review is not None and first.review.reviewer == "Dr Ada"
+    assert w.reviewer.label.text() == "Reviewer: Dr Ada"
+    assert QSettings().value("reviewer") == "Dr Ada"
+    w.step(1)
+    w.reviews.decide("uncertain", None)
+    assert len(asked) == 1  # once
+    w.shutdown()
+
+
+def test_a_cancelled_question_keeps_the_login_name_and_asks_next_session(
+    qtbot, folder, monkeypatch
+):
+    from desktop.review_store import default_reviewer
+
+    monkeypatch.delenv("CXR_REVIEW_ASK_REVIEWER")
+    QSettings().remove("reviewer")
+    asked: list[int] = []
+
+    def cancel(*args, **kwargs):
+        asked.append(1)
+        return "", False
+
+    monkeypatch.setattr(QInputDialog, "getText", cancel)
+    w = _window_with_folder(qtbot, folder)
+    w.reviews.decide("uncertain", None)
+    w.reviews.decide("uncertain", None)
+    assert len(asked) == 1
+    assert w.entries[w.session.current].review.reviewer == default_reviewer()
+    w.close()
+    assert not QSettings().contains("reviewer")  # closing stores no name nobody chose
+
+
+def test_no_question_when_a_name_is_stored_or_asking_is_off(qtbot, folder, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("asked")
+
+    monkeypatch.setattr(QInputDialog, "getText", fail)
+    QSettings().remove("reviewer")  # CXR_REVIEW_ASK_REVIEWER=0 (conftest): never asked
+    w = _window_with_folder(qtbot, folder)
+    w.reviews.decide("uncertain", None)
+    w.shutdown()
+    monkeypatch.delenv("CXR_REVIEW_ASK_REVIEWER")
+    QSettings().setValue("reviewer", "Dr B")
+    w2 = _window_with_folder(qtbot, folder)
+    assert w2.reviewer.label.text() == "Reviewer: Dr B"
+    w2.reviews.decide("uncertain", None)
+    assert w2.entries[w2.session.current].review.reviewer == "Dr B"
+    w2.shutdown()
+
+
+def test_the_attention_warning_does_not_move_the_image(qtbot, folder):
+    from desktop.review_store import ReviewStore
+    from desktop.session import ReviewSession
+    from desktop.ui.current_image import CurrentImage
+    from desktop.view_state import ViewState
+    from export.attention import Attention
+
+    session = ReviewSession()
+    store = ReviewStore.for_folder(folder)
+    session.open_folder(folder, sorted(folder.glob("*.png")), store, {})
+    image = CurrentImage(session, ViewState(min_lung_share=0.5))
+    qtbot.addWidget(image.widget)
+    image.widget.resize(1100, 800)
+    image.widget.show()
+    qtbot.waitExposed(image.widget)
+    before = image.view.geometry()
+    session.current = 0
+    session.entries[0].attention = Attention(0.1, 0.6, 0.3, "estimated")
+    image.update_warning(None)
+    QApplication.processEvents()  # the layout reacts to the shown bar
+    assert image.warning.isVisible() and "outside the lungs" in image.warning.text()
+    assert image.view.geometry() == before
+    session.entries[0].attention = Attention(0.9, 0.05, 0.05, "estimated")
+    image.update_warning(None)
+    QApplication.processEvents()
+    assert not image.warning.isVisible() and image.view.geometry() == before
+    image.shutdown()
+    session.close()

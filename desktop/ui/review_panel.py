@@ -17,6 +17,7 @@ from desktop.ui.side_panel import SidePanel
 class ReviewController(QObject):
     message = Signal(str)  # for the status bar
     entry_changed = Signal(int)
+    about_to_decide = Signal()  # a decision is about to be stored under self.reviewer
 
     def __init__(self, session: ReviewSession, panel: SidePanel, reviewer: str) -> None:
         super().__init__()
@@ -55,6 +56,7 @@ class ReviewController(QObject):
         if i is None or self.session.store is None:
             return
         self.commit_note()  # the note typed so far is saved before the panel refreshes
+        self.about_to_decide.emit()
         self.message.emit(self.session.decide(i, decision, reviewer_class, self.reviewer))
         self.entry_changed.emit(i)
         self.show(i)
