@@ -15,12 +15,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Qt needs a few system libraries that a minimal Debian may lack; say which package fixes it.
+# Qt needs system libraries that a minimal Debian may lack. The check starts Qt on the platform
+# the app will use (xcb with DISPLAY, wayland under Wayland, offscreen without a display) and
+# prints the apt-get line that fixes it (desktop/qt_check.py; the launcher says the same).
 qt-check: $(STAMP)
-	@QT_QPA_PLATFORM=offscreen $(PY) -c "from PySide6.QtWidgets import QApplication" 2>/dev/null || { \
-	  echo "Qt cannot load its system libraries. Fix with:"; \
-	  echo "  sudo apt-get install -y libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0"; \
-	  exit 1; }
+	@$(PY) -m desktop.qt_check
 
 run: $(STAMP) qt-check
 	$(VENV)/bin/cxr-review --demo
@@ -30,7 +29,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) qt-check lint
+# the tests run without a display: the check is for the platform they use
+test: $(STAMP) lint
+	@$(PY) -m desktop.qt_check --platform offscreen
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 # Regenerate the demo images committed under resources/demo/images (24 phantoms, 8- and 16-bit).

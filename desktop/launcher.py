@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -55,16 +56,18 @@ def _setup_logging() -> Path | None:
     return path
 
 
-def show_fatal_error(message: str, details: str = "") -> None:
-    """Best effort, in order: a Qt message box, a Tk message box, standard error."""
+def show_fatal_error(message: str, details: str = "", qt: bool = True) -> None:
+    """Best effort, in order: a Qt message box (unless Qt is what failed, ``qt=False``), a Tk
+    message box; the message always goes to standard error too."""
     print(f"cxr-review: {message}", file=sys.stderr)
-    try:
-        from desktop.ui.error_dialog import show_error_dialog
+    if qt:
+        try:
+            from desktop.ui.error_dialog import show_error_dialog
 
-        show_error_dialog("cxr-review could not start", message, details)
-        return
-    except Exception:  # Qt itself may be what failed
-        pass
+            show_error_dialog("cxr-review could not start", message, details)
+            return
+        except Exception:  # Qt itself may be what failed
+            pass
     try:
         import tkinter
         from tkinter import messagebox
@@ -89,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cxr-review: could not install the desktop entry: {exc}", file=sys.stderr)
             return 2
     log_path = _setup_logging()
+    where = f"\n\nDetails were written to {log_path}" if log_path else ""
     try:
+        from desktop.ui.qt_start import start_application
+
+        start_application(lambda qt_said: _qt_cannot_start(qt_said, where))
         from desktop.ui.app import run_app
 
         return run_app(args)
@@ -98,9 +105,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:  # start-up must never fail silently
         details = traceback.format_exc()
         log.error("start-up failed:\n%s", details)
-        where = f"\n\nDetails were written to {log_path}" if log_path else ""
-        show_fatal_error(f"{type(exc).__name__}: {exc}{where}", details)
+        from desktop.qt_check import failure_message, missing_libraries, platform_in_use
+
+        if isinstance(exc, ImportError) and missing_libraries(str(exc)):  # Qt's own libraries
+            message = failure_message(platform_in_use(), str(exc), quote=False)
+            show_fatal_error(f"{message}{where}", details, qt=False)
+        else:
+            show_fatal_error(f"{type(exc).__name__}: {exc}{where}", details)
         return 1
+
+
+def _qt_cannot_start(qt_said: str, where: str) -> None:
+    """Qt's platform plugin failed (Qt would abort next): say why and which packages fix it,
+    then end the process."""
+    from desktop.qt_check import check_qt, failure_message, platform_in_use
+
+    platform = platform_in_use()
+    log.error("Qt could not start on %s: %s", platform, qt_said)
+    result = check_qt(platform)  # a child with the loader's messages names the missing library
+    log.error("the check in a child process said:\n%s", result.output)
+    output = result.output if not result.ok else qt_said
+    message = failure_message(platform, output, quote=False)
+    show_fatal_error(f"{message}{where}", qt_said, qt=False)
+    logging.shutdown()
+    os._exit(1)
 
 
 if __name__ == "__main__":

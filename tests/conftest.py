@@ -36,4 +36,5 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("CXR_REVIEW_HOME", str(home / "cxr"))
+    monkeypatch.setenv("CXR_REVIEW_ASK_REVIEWER", "0")  # no name dialog waiting for a person
     yield

@@ -188,6 +188,7 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     w2.side.set_opacity(1.0)
     with qtbot.waitSignal(w2.export_finished, timeout=240_000):
         w2.export_csv_to(str(csv_path))
+    assert "from-app-heatmaps" in w2.statusBar().currentMessage()  # where the PNGs went
     import csv
 
     rows = list(csv.DictReader(csv_path.open()))

@@ -57,6 +57,10 @@ class CurrentImage(QObject):
             "background: #ffb000; color: #1a1a1a; font-weight: 600; padding: 4px 8px;"
         )
         self.warning.setVisible(False)
+        keep = self.warning.sizePolicy()  # its room (two lines) stays: the image never jumps
+        keep.setRetainSizeWhenHidden(True)
+        self.warning.setSizePolicy(keep)
+        self.warning.setMinimumHeight(2 * self.warning.fontMetrics().lineSpacing() + 8)
         self.view.cleared.connect(lambda: self._set_warning(None))
         self.widget = QWidget()
         lay = QVBoxLayout(self.widget)

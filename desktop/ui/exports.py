@@ -97,9 +97,11 @@ class ExportController(QObject):
         if not self.ready():
             return
         heat = str(Path(path).with_suffix("")) + "-heatmaps"
-        self._run(["classify", "--out", path, "--heatmaps", heat], path, state)
+        done = f"Exported {path} and the heatmap PNGs in {heat}{os.sep}"
+        self._run(["classify", "--out", path, "--heatmaps", heat], path, state, done)
 
-    def _run(self, args: list[str], target: str, state: ViewState) -> None:
+    def _run(self, args: list[str], target: str, state: ViewState, done: str = "") -> None:
+        """``done``: the status line on success (default: the target's name)."""
         s = self.session
         fd, name = tempfile.mkstemp(prefix="cxr-reuse-", suffix=".json")
         os.close(fd)
@@ -124,9 +126,9 @@ class ExportController(QObject):
         full = [cmd, str(s.folder), "--bundle", str(s.bundle), *rest, "--force", *view]
         if self._reuse is not None:
             full += ["--reuse", str(self._reuse)]
-        self._start(full, target)
+        self._start(full, target, done or f"Exported {target}")
 
-    def _start(self, args: list[str], target: str) -> None:
+    def _start(self, args: list[str], target: str, done: str) -> None:
         proc = QProcess(self)
         proc.setProgram(sys.executable)
         proc.setArguments(["-m", "desktop.cli", *args])
@@ -147,7 +149,7 @@ class ExportController(QObject):
                 self._reuse.unlink(missing_ok=True)
                 self._reuse = None
             if code == 0:
-                self.message.emit(f"Exported {target}")
+                self.message.emit(done)
                 self.finished.emit(target)
             else:
                 why = next((x for x in reversed(lines) if "error" in x), f"exit code {code}")

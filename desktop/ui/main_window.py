@@ -34,6 +34,7 @@ from desktop.ui.heatmaps import HeatmapController
 from desktop.ui.layout import BANNER, StatusWidgets, build_central, show_model
 from desktop.ui.menus import MenuController, load_view_state, save_view_state
 from desktop.ui.review_panel import ReviewController
+from desktop.ui.reviewer import ReviewerName
 from desktop.ui.side_panel import SidePanel
 from desktop.ui.workers import preload_native_libraries
 
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
 
         self._wire()
         self.menus = MenuController(self)
+        self.reviewer = ReviewerName(self)
         self.table.setFocus()  # the keyboard belongs to the list (and the note, on N)
         self.menus.restore_settings()
         self.setAcceptDrops(True)

@@ -150,7 +150,6 @@ class MenuController(QObject):
         save_view_state(s, w.state)
         s.setValue("geometry", w.saveGeometry())
         s.setValue("splitter", w.splitter.saveState())
-        s.setValue("reviewer", w.reviews.reviewer)
         if w.session.folder:
             s.setValue("last_folder", str(w.session.folder))
         if w.session.bundle:
@@ -202,9 +201,7 @@ class MenuController(QObject):
             w, "Reviewer", "Your name (stored with every decision):", text=w.reviews.reviewer
         )
         if ok and name.strip():
-            w.reviews.reviewer = name.strip()
-            w.settings.setValue("reviewer", w.reviews.reviewer)
-            w.statusBar().showMessage(f"Reviewer: {w.reviews.reviewer}")
+            w.reviewer.set_name(name.strip())
 
     def _ask_percent(self, title: str, text: str, value: float, lo: int, hi: int, setter) -> None:
         got, ok = QInputDialog.getInt(self.w, title, text, round(value * 100), lo, hi)

@@ -19,6 +19,7 @@ from desktop.ui.side_panel import SidePanel
 class ReviewController(QObject):
     message = Signal(str)  # for the status bar
     entry_changed = Signal(int)
+    about_to_decide = Signal()  # a decision is about to be stored under self.reviewer
     decided = Signal(int)  # a decision was saved for this entry (the window may advance)
 
     def __init__(self, session: ReviewSession, panel: SidePanel, reviewer: str) -> None:
@@ -81,6 +82,7 @@ class ReviewController(QObject):
             self.show(i)
             return
         self.commit_note()  # the note typed so far is saved before the panel refreshes
+        self.about_to_decide.emit()
         before = self.session.entries[i].review
         self.message.emit(self.session.decide(i, decision, reviewer_class, self.reviewer))
         self.entry_changed.emit(i)
