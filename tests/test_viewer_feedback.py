@@ -127,6 +127,9 @@ def test_pixel_under_the_cursor_in_file_units(view):
         pos = view.viewbox.mapViewToDevice(QPointF(x + 0.5, y + 0.5))
         _mouse(view, QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
         assert f"x {x}  y {y}  value {int(raw[y, x])}" in view.readout_text()
+    view.viewbox.scaleBy((0.5, 0.5))  # zoomed in: another pixel under the resting cursor
+    assert f"x {W - 1}  y {H - 1}" not in view.readout_text()
+    assert "value" in view.readout_text()
     outside = view.viewbox.mapViewToDevice(QPointF(-5, -5))
     _mouse(view, QEvent.Type.MouseMove, outside, Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
     assert "value" not in view.readout_text()

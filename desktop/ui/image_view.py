@@ -70,7 +70,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.readout = self._corner_label()
         self.tags = self._corner_label()
         self._labels_made = True
-        self.viewbox.sigRangeChanged.connect(self._update_readout)
+        self._cursor: QPointF | None = None  # last mouse position over the view
+        self.viewbox.sigRangeChanged.connect(self._range_changed)
         self.viewbox.sigResized.connect(self._update_readout)
         self.setMouseTracking(True)
         self.set_colormap(DEFAULT_COLORMAP)
@@ -272,6 +273,12 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.tags.adjustSize()
         self._place_labels()
 
+    def _range_changed(self, *_args) -> None:
+        """Zoom and pan move the image under a resting cursor: its pixel is read again."""
+        if self._cursor is not None:
+            self._probe(self._cursor)
+        self._update_readout()
+
     def _place_labels(self) -> None:
         if not self._labels_made:  # a resize while the base class is being built
             return
@@ -296,6 +303,7 @@ class ImageView(pg.GraphicsLayoutWidget):
             self._update_readout()
 
     def leaveEvent(self, ev) -> None:
+        self._cursor = None
         self._probe(QPointF(-1e6, -1e6))
         super().leaveEvent(ev)
 
@@ -309,6 +317,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         super().mousePressEvent(ev)
 
     def mouseMoveEvent(self, ev) -> None:
+        self._cursor = ev.position()
         self._probe(ev.position())
         if ev.buttons() & Qt.MouseButton.RightButton and self._image is not None:
             if self._drag_from is None:  # the press went elsewhere (e.g. a label)
