@@ -19,7 +19,7 @@ import os
 import struct
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,21 @@ class ImageMeta:
     source_format: str
     channels: int = 1
     frames: int = 1
+    #: a few header values worth showing beside the image (DICOM: ids, date, view,
+    #: modality); display only, so they take no part in comparing two metas
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+#: (DICOM keyword, label) of the header values kept in ``ImageMeta.tags``, in display order
+DICOM_DISPLAY_TAGS = (
+    ("PatientID", "Patient ID"),
+    ("StudyID", "Study ID"),
+    ("AccessionNumber", "Accession"),
+    ("StudyDate", "Study date"),
+    ("Modality", "Modality"),
+    ("ViewPosition", "View"),
+    ("BodyPartExamined", "Body part"),
+)
 
 
 @dataclass(frozen=True)
@@ -527,8 +542,26 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
         source_format="dicom",
         channels=channels,
         frames=frames,
+        tags=_dicom_tags(ds),
     )
     return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
+
+
+def _dicom_tags(ds: Any) -> dict[str, str]:
+    """The present, non-empty :data:`DICOM_DISPLAY_TAGS` as short text; a damaged element is
+    skipped, never an error (the pixels were readable, which is what counts)."""
+    out: dict[str, str] = {}
+    for keyword, label in DICOM_DISPLAY_TAGS:
+        try:
+            value = ds.get(keyword)
+            text = "" if value is None else str(getattr(value, "value", value)).strip()
+        except Exception:
+            continue
+        if keyword == "StudyDate" and len(text) == 8 and text.isdigit():
+            text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+        if text:
+            out[label] = text[:64]
+    return out
 
 
 def from_array(arr: np.ndarray, *, source_format: str = "array") -> DecodedImage:
@@ -601,12 +634,24 @@ def apply_window(pixels: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return out
 
 
-def windowed(decoded: DecodedImage, spec: InputSpec | None = None) -> np.ndarray:
-    """Full-resolution [0, 1] image, windowed as the model sees it (also the display default)."""
+def display_limits(decoded: DecodedImage, spec: InputSpec | None = None) -> tuple[float, float]:
+    """The file's values that :func:`windowed` maps onto 0 and 1."""
     spec = spec or InputSpec()
-    lo, hi = window_limits(
+    return window_limits(
         decoded.pixels, spec.window_low_pct, spec.window_high_pct, decoded.nominal_range
     )
+
+
+def windowed(
+    decoded: DecodedImage,
+    spec: InputSpec | None = None,
+    limits: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Full-resolution [0, 1] image, windowed as the model sees it (also the display default).
+
+    ``limits``: ``display_limits(decoded, spec)`` when the caller has it.
+    """
+    lo, hi = limits if limits is not None else display_limits(decoded, spec)
     return apply_window(decoded.pixels, lo, hi)
 
 
@@ -685,6 +730,7 @@ def load_model_input(
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DICOM_DISPLAY_TAGS",
     "IMAGE_EXTENSIONS",
     "DecodedImage",
     "ImageDecodeError",
@@ -692,6 +738,7 @@ __all__ = [
     "InputSpec",
     "apply_window",
     "decode_image",
+    "display_limits",
     "fit_to_input",
     "from_array",
     "is_candidate_file",

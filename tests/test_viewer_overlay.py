@@ -51,6 +51,7 @@ def test_viewer_overlay_matches_composite(qtbot, tmp_path, colormap, opacity):
     view.show()
     qtbot.waitExposed(view)
     grey, heat = _pattern()
+    view.set_readout_visible(False)  # the corner label would cover image pixels
     view.set_image(grey)
     view.set_overlay(heat, (N, N))
     view.apply(ViewState(opacity=opacity, colormap=colormap))

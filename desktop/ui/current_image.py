@@ -20,9 +20,17 @@ from desktop.session import ReviewSession
 from desktop.ui.image_view import ImageView
 from desktop.ui.side_panel import SidePanel
 from desktop.view_state import ViewState
+from desktop.viewer_info import PixelSource, window_title
 from export.attention import describe, flag
 from export.explain import Heatmap, ImageInput
-from export.image_input import DecodedImage, ImageDecodeError, InputSpec, read_image, windowed
+from export.image_input import (
+    DecodedImage,
+    ImageDecodeError,
+    InputSpec,
+    display_limits,
+    read_image,
+    windowed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +45,13 @@ class _Decoded:
     input: ImageInput | None = None
     spec: InputSpec | None = None
     error: str = ""
+    limits: tuple[float, float] = (0.0, 1.0)  # the file's values shown as 0 and 1
 
 
 class CurrentImage(QObject):
     shown = Signal()  # the image is on screen and its ImageInput ready (a heatmap may follow)
     message = Signal(str)
+    title_changed = Signal(str)  # the window's title: app, folder, the file chosen
     _loaded = Signal(int, object)  # generation, _Decoded
     _input_ready = Signal(int, object, object)  # generation, ImageInput, the InputSpec it used
 
@@ -100,7 +110,9 @@ class CurrentImage(QObject):
             try:
                 decoded = read_image(path)
                 inp = kept or (ImageInput.from_decoded(decoded, spec) if spec else None)
-                self._loaded.emit(gen, _Decoded(decoded, windowed(decoded), inp, spec))
+                limits = display_limits(decoded)
+                image01 = windowed(decoded, limits=limits)
+                self._loaded.emit(gen, _Decoded(decoded, image01, inp, spec, limits=limits))
             except ImageDecodeError as exc:
                 self._loaded.emit(gen, _Decoded(error=exc.reason))
             except Exception as exc:
@@ -109,12 +121,14 @@ class CurrentImage(QObject):
 
         self._pool.submit(work)
         self._target = i
+        self.title_changed.emit(window_title(self.session.folder, self.session.entries[i].rel_path))
 
     def clear(self) -> None:
         """Another folder: whatever is still being decoded for the old one is dropped."""
         self._gen += 1
         self.index, self.decoded, self.input = None, None, None
         self.view.clear_overlay()
+        self.title_changed.emit(window_title())
 
     def _spec(self):
         return self.session.manifest.input if self.session.manifest is not None else None
@@ -131,7 +145,7 @@ class CurrentImage(QObject):
         decoded, image01 = got.decoded, got.image01
         inp = got.input if got.spec == self._spec() else None  # made for another model
         self.index, self.decoded, self.input = i, decoded, inp
-        self.view.set_image(image01)
+        self.view.set_image(image01, PixelSource(decoded.pixels, got.limits, decoded.meta.tags))
         self.view.fit()
         self.update_warning(None)
         m = decoded.meta

@@ -89,14 +89,21 @@ class FileTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.BackgroundRole and col == 3 and e.flagged(self.min_lung_share):
             return WARN_BG
         if role == Qt.ItemDataRole.ToolTipRole:
-            if e.error:
-                return e.error
-            if col == 3 and e.attention is not None:
-                return describe(e.attention, self.min_lung_share)
-            if conf is not None and conf < self.uncertain_below:
-                return "low AI confidence"
-            return e.rel_path
+            return self._tooltip(e, col)
         return None
+
+    def _tooltip(self, e: ImageResult, col: int) -> str:
+        """The full relative path on every column (the list elides long names), then what
+        the row's colour or sign means."""
+        conf = e.confidence
+        note = ""
+        if e.error:
+            note = e.error
+        elif col == 3 and e.attention is not None:
+            note = describe(e.attention, self.min_lung_share)
+        elif conf is not None and conf < self.uncertain_below:
+            note = "low AI confidence"
+        return f"{e.rel_path}\n{note}" if note else e.rel_path
 
     def _lung_text(self, e: ImageResult) -> str:
         """Share of the heatmap in the lung field; a warning sign when below the threshold."""

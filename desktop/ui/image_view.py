@@ -4,21 +4,41 @@ The overlay is a second ImageItem scaled onto the image's rectangle. Its
 lookup table is ``desktop.overlay.rgba_table`` (the table the PDF and PNG
 exports blend with); the opacity slider only changes the item's opacity (no
 recomputation) and a colormap change only swaps the table.
+
+Two labels sit in the view's top corners, above the image and outside the
+status bar (which other messages overwrite): window, zoom and the value under
+the cursor on the left; the file's header tags (DICOM) on the right.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QLabel
 
 from desktop.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY, rgba_table
 from desktop.view_state import ViewState
+from desktop.viewer_info import (
+    PixelSource,
+    drag_window,
+    pixel_text,
+    window_text,
+    zoom_text,
+)
+from desktop.viewer_info import tags_text as format_tags
+
+_LABEL_STYLE = (
+    "color: #f0f0f0; background: rgba(0, 0, 0, 150); padding: 3px 6px;"
+    "font-family: monospace; font-size: 11px;"
+)
+_MARGIN = 6
 
 
 class ImageView(pg.GraphicsLayoutWidget):
     """Base image (grey, [0, 1] windowed) plus a heatmap overlay item."""
 
+    _labels_made = False
     window_changed = Signal(float, float)
     cleared = Signal()  # the overlay went away (another image): its warning goes too
 
@@ -42,24 +62,50 @@ class ImageView(pg.GraphicsLayoutWidget):
         self._image: np.ndarray | None = None
         self._levels = (0.0, 1.0)
         self._inverted = False
+        self._source = PixelSource()
+        self._drag_from: tuple | None = None  # (press position, window) of a right-drag
+        self._pixel_line = ""
+        self._readout_on = True
+        self._tags_on = True
+        self.readout = self._corner_label()
+        self.tags = self._corner_label()
+        self._labels_made = True
+        self._cursor: QPointF | None = None  # last mouse position over the view
+        self.viewbox.sigRangeChanged.connect(self._range_changed)
+        self.viewbox.sigResized.connect(self._update_readout)
+        self.setMouseTracking(True)
         self.set_colormap(DEFAULT_COLORMAP)
         self.set_opacity(DEFAULT_OPACITY)
 
+    def _corner_label(self) -> QLabel:
+        label = QLabel(self)
+        label.setStyleSheet(_LABEL_STYLE)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        label.setVisible(False)
+        return label
+
     # ---------------------------------------------------------------- base image
 
-    def set_image(self, image01: np.ndarray) -> None:
+    def set_image(self, image01: np.ndarray, source: PixelSource | None = None) -> None:
+        """Show ``image01`` ([0, 1]); ``source``: the file's pixels and the values 0 and 1
+        stand for, so window and cursor read in the file's units, and its header tags."""
         self._image = image01
+        self._source = source or PixelSource()
+        self._pixel_line = ""
         self.message.setText("")
         self._levels = (0.0, 1.0)
         self._paint_base()
         self.clear_overlay()
+        self._update_readout()
 
     def show_message(self, text: str) -> None:
         self._image = None
+        self._source = PixelSource()
         self.image_item.clear()
         self.clear_overlay()
         self.message.setText(text)
         self.message.setPos(0, 0)
+        self._update_readout()
 
     def _paint_base(self) -> None:
         if self._image is None:
@@ -74,6 +120,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         width = max(width, 1e-3)
         self._levels = (centre - width / 2, centre + width / 2)
         self._paint_base()
+        self._update_readout()
         self.window_changed.emit(centre, width)
 
     def auto_window(self) -> None:
@@ -90,6 +137,7 @@ class ImageView(pg.GraphicsLayoutWidget):
     def set_inverted(self, on: bool) -> bool:
         self._inverted = bool(on)
         self._paint_base()
+        self._update_readout()
         return self._inverted
 
     def window(self) -> tuple[float, float]:
@@ -177,24 +225,116 @@ class ImageView(pg.GraphicsLayoutWidget):
         if self.overlay_item.image is not None:
             self.overlay_item.setLookupTable(self._lut)
 
+    # ---------------------------------------------------------------- corner labels
+
+    def zoom(self) -> float:
+        """Screen pixels per image pixel (1.0 after "1:1 pixels")."""
+        rect = self.viewbox.viewRect()
+        return self.viewbox.width() / rect.width() if rect.width() > 0 else 0.0
+
+    def readout_text(self) -> str:
+        """Window, zoom and (with the cursor on the image) its pixel; empty without an image."""
+        return self.readout.text()
+
+    def tags_text(self) -> str:
+        """The header tags shown beside the image; empty when hidden or there are none."""
+        return self.tags.text() if self.tags.isVisibleTo(self) else ""
+
+    def set_readout_visible(self, on: bool) -> None:
+        self._readout_on = bool(on)
+        self._update_readout()
+
+    def set_tags_visible(self, on: bool) -> None:
+        self._tags_on = bool(on)
+        self._update_readout()
+
+    def toggle_tags(self) -> bool:
+        """Show or hide the header tags (patient/study ids, date, view, modality)."""
+        self.set_tags_visible(not self._tags_on)
+        return self._tags_on
+
+    def _update_readout(self, *_args) -> None:
+        has_image = self._image is not None
+        text = ""
+        if has_image:
+            lines = [
+                window_text(*self.window(), self._source, self._inverted),
+                zoom_text(self.zoom()),
+            ]
+            if self._pixel_line:
+                lines.append(self._pixel_line)
+            text = "\n".join(lines)
+        self.readout.setText(text)
+        self.readout.setVisible(has_image and self._readout_on)
+        self.readout.adjustSize()
+        tags = format_tags(self._source.tags) if has_image else ""
+        self.tags.setText(tags)
+        self.tags.setVisible(bool(tags) and self._tags_on)
+        self.tags.adjustSize()
+        self._place_labels()
+
+    def _range_changed(self, *_args) -> None:
+        """Zoom and pan move the image under a resting cursor: its pixel is read again."""
+        if self._cursor is not None:
+            self._probe(self._cursor)
+        self._update_readout()
+
+    def _place_labels(self) -> None:
+        if not self._labels_made:  # a resize while the base class is being built
+            return
+        self.readout.move(_MARGIN, _MARGIN)
+        self.tags.move(max(_MARGIN, self.width() - self.tags.width() - _MARGIN), _MARGIN)
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self._place_labels()
+
+    def _probe(self, pos: QPointF) -> None:
+        """The image pixel under widget position ``pos`` and its value, in the readout."""
+        line = ""
+        if self._image is not None:
+            p = self.viewbox.mapSceneToView(self.mapToScene(pos.toPoint()))
+            x, y = int(np.floor(p.x())), int(np.floor(p.y()))
+            h, w = self._image.shape[:2]
+            if 0 <= x < w and 0 <= y < h:
+                line = pixel_text(x, y, float(self._image[y, x]), self._source)
+        if line != self._pixel_line:
+            self._pixel_line = line
+            self._update_readout()
+
+    def leaveEvent(self, ev) -> None:
+        self._cursor = None
+        self._probe(QPointF(-1e6, -1e6))
+        super().leaveEvent(ev)
+
     # ---------------------------------------------------------------- mouse window/level
 
-    def mouseMoveEvent(self, ev) -> None:  # right-drag: window/level like a PACS viewer
-        from PySide6.QtCore import Qt
+    def mousePressEvent(self, ev) -> None:  # right-drag: window/level like a PACS viewer
+        if ev.button() == Qt.MouseButton.RightButton and self._image is not None:
+            self._drag_from = (ev.position(), self.window())
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
 
+    def mouseMoveEvent(self, ev) -> None:
+        self._cursor = ev.position()
+        self._probe(ev.position())
         if ev.buttons() & Qt.MouseButton.RightButton and self._image is not None:
-            if getattr(self, "_drag_from", None) is None:
-                self._drag_from = (ev.position(), self._levels)
-            start, (lo, hi) = self._drag_from
+            if self._drag_from is None:  # the press went elsewhere (e.g. a label)
+                self._drag_from = (ev.position(), self.window())
+            start, (centre, width) = self._drag_from
             d = ev.position() - start
-            centre = (lo + hi) / 2 - d.y() / 400.0
-            width = max((hi - lo) + d.x() / 400.0, 0.01)
-            self.set_window(centre, width)
+            vp = self.viewport()
+            self.set_window(*drag_window(centre, width, d.x(), d.y(), vp.width(), vp.height()))
             ev.accept()
             return
         self._drag_from = None
         super().mouseMoveEvent(ev)
 
     def mouseReleaseEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.RightButton and self._drag_from is not None:
+            self._drag_from = None
+            ev.accept()
+            return
         self._drag_from = None
         super().mouseReleaseEvent(ev)

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.files.scan_failed.connect(self._scan_failed)
         self.image.shown.connect(self._image_shown)
         self.image.message.connect(msg)
+        self.image.title_changed.connect(self.setWindowTitle)
         self.reviews.message.connect(msg)
         self.reviews.entry_changed.connect(self.files.entry_changed)
         self.reviews.shown_index = lambda: self.image.index  # decisions only on the image shown
