@@ -43,6 +43,7 @@ SHORTCUT_HELP = (
     "  H: on/off     +/−: opacity     G: lung field and text outlines\n"
     "View\n"
     "  F: fit     Ctrl+1: 1:1 pixels     I: invert     W: auto window     Shift+W: reset window\n"
+    "  O: DICOM header tags on/off\n"
     "  right-drag on the image: window / level\n"
     "Files\n"
     "  Ctrl+O: open folder     Ctrl+E: export report (PDF)     Ctrl+Q: quit"
@@ -85,6 +86,7 @@ class MenuController(QObject):
         key("I", view.toggle_invert)
         key("W", view.auto_window)
         key("Shift+W", view.reset_window)
+        key("O", view.toggle_tags)
 
     def _menus(self) -> None:
         w = self.w
@@ -105,6 +107,7 @@ class MenuController(QObject):
         view.addAction("1:1 pixels", QKeySequence("Ctrl+1"), w.view.one_to_one)
         view.addAction("Invert (I)", w.view.toggle_invert)
         view.addAction("Auto window (W)", w.view.auto_window)
+        view.addAction("DICOM header tags (O)", w.view.toggle_tags)
         presets = view.addMenu("Window presets")
         for label, centre, width in WINDOW_PRESETS:
             presets.addAction(label, lambda c=centre, wd=width: w.view.set_window(c, wd))
