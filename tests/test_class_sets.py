@@ -357,6 +357,7 @@ def test_app_takes_the_classes_of_each_bundle(qtbot, two_class_bundle, four_clas
         e.rel_path for e in w.entries if e.predicted(FOUR) == "Lung_Opacity"
     )
     w.filter_box.setCurrentText("All")
+    qtbot.waitUntil(lambda: w.image.index == w.session.current, timeout=10_000)  # on screen
     qtbot.keyClick(w, Qt.Key.Key_4)  # key 4: the fourth class, whatever its name
     decided = [e.review.reviewer_class for e in w.entries if e.review is not None]
     assert decided == ["Pneumonia"]

@@ -152,10 +152,14 @@ def test_two_hundred_random_sequences_never_split_row_image_and_decision(qtbot, 
     w.shutdown()
 
 
-def test_keyboard_model_of_a_reading_workstation(qtbot, folder):
+def test_keyboard_model_of_a_reading_workstation(qtbot, folder, tmp_path):
+    import shutil
+
     from PySide6.QtWidgets import QWidget
 
     from desktop.ui.menus import SHORTCUT_HELP
+
+    folder = shutil.copytree(folder, tmp_path / "fresh", ignore=shutil.ignore_patterns(".*"))
 
     w = MainWindow()
     qtbot.addWidget(w)
