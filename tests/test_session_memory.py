@@ -64,7 +64,10 @@ def test_map_note_names_the_class_and_says_when_it_is_unlikely():
     assert not unlikely and "the AI's class (90.0 %)" in text
     assert map_note(NAMES, np.array([0.5, 0.5 - UNLIKELY_BELOW, UNLIKELY_BELOW]), 2, 0)[1] is False
     assert map_note(NAMES, None, 1, None) == ("Map for Normal.", False)
-    assert class_label("Normal", 0.0871) == "Normal (8.7 %)" and class_label("Normal", None) == "Normal"
+    assert (
+        class_label("Normal", 0.0871) == "Normal (8.7 %)"
+        and class_label("Normal", None) == "Normal"
+    )
 
 
 def test_last_image_map_keeps_recent_folders_and_survives_damage(tmp_path):
