@@ -101,8 +101,9 @@ def run_app(args: argparse.Namespace) -> int:
             app.quit()
 
         def refused(_text: str) -> None:
+            # a bundle can be refused before the folder's first image is on screen
             ready["classified"] = ready["heatmap"] = ready["attention"] = True
-            mark("image")
+            mark("classified" if folder is not None and not ready["image"] else "image")
 
         window.first_image_shown.connect(lambda: mark("image"))
         window.classification_finished.connect(lambda: mark("classified"))
