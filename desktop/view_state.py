@@ -67,6 +67,8 @@ class ViewState:
     colormap: str = DEFAULT_COLORMAP
     cam_method: str = DEFAULT_METHOD
     cam_class: int | None = None  # None: the heatmap of the predicted class
+    #: keep ``cam_class`` when the image changes (else it goes back to the predicted class)
+    pin_class: bool = False
     min_lung_share: float = DEFAULT_MIN_LUNG_SHARE
     uncertain_below: float = DEFAULT_UNCERTAIN_BELOW
     window_centre: float = 0.5
@@ -84,8 +86,9 @@ class ViewState:
         if self.cam_method not in METHODS:
             object.__setattr__(self, "cam_method", DEFAULT_METHOD)
         object.__setattr__(self, "cam_class", _class_index(self.cam_class))
-        flag = _flag(self.inverted)
-        object.__setattr__(self, "inverted", False if flag is None else flag)
+        for name in ("inverted", "pin_class"):
+            flag = _flag(getattr(self, name))
+            object.__setattr__(self, name, False if flag is None else flag)
 
     def to_dict(self) -> dict[str, float | str | bool]:
         """Flat values for QSettings (cam_class None is written as ``"predicted"``)."""
@@ -108,7 +111,7 @@ class ViewState:
                 if n is None or not lo <= n <= hi:
                     continue
                 v = n
-            elif f.name == "inverted":
+            elif f.name in ("inverted", "pin_class"):
                 v = _flag(v)
                 if v is None:
                     continue

@@ -37,4 +37,9 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("CXR_REVIEW_HOME", str(home / "cxr"))
     monkeypatch.setenv("CXR_REVIEW_ASK_REVIEWER", "0")  # no name dialog waiting for a person
+    if "PySide6.QtCore" in sys.modules:  # Qt reads XDG_CONFIG_HOME once per process
+        from PySide6.QtCore import QSettings
+
+        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+            QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / "config"))
     yield

@@ -14,12 +14,39 @@ log = logging.getLogger(__name__)
 SCREENSHOT_TIMEOUT_MS = 120_000
 
 
+def _last(key: str) -> Path | None:
+    from PySide6.QtCore import QSettings
+
+    value = QSettings().value(key, "")
+    return Path(str(value)) if value and Path(str(value)).is_dir() else None
+
+
+def choose_start(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """(folder, bundle) a start opens: the command line's; with ``--demo`` the demo images
+    and bundle; otherwise the last session's folder and bundle where they still exist, and
+    the demo bundle when none was used. Needs the QApplication's names set (settings)."""
+    from desktop.demo_folder import prepare_demo_images
+    from desktop.paths import DEMO_BUNDLE
+
+    if args.folder:
+        folder = Path(args.folder).absolute()  # remembered as given, from any working folder
+    elif args.demo:  # a copy in the user data folder: the bundled set stays as is
+        folder = prepare_demo_images()
+    else:
+        folder = _last("last_folder")
+    if args.bundle:
+        bundle = Path(args.bundle)
+    elif not args.demo and (last := _last("last_bundle")) is not None:
+        bundle = last
+    else:
+        bundle = DEMO_BUNDLE if DEMO_BUNDLE.exists() else None  # the demo when none is configured
+    return folder, bundle
+
+
 def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop.demo_folder import prepare_demo_images
-    from desktop.paths import DEMO_BUNDLE
     from desktop.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -31,18 +58,7 @@ def run_app(args: argparse.Namespace) -> int:
 
     app.setWindowIcon(QIcon(str(ICON)))
 
-    folder = Path(args.folder) if args.folder else None
-    if folder is None and args.demo:  # a copy in the user data folder: the bundled set stays as is
-        folder = prepare_demo_images()
-    from PySide6.QtCore import QSettings
-
-    last = QSettings().value("last_bundle", "")
-    if args.bundle:
-        bundle = Path(args.bundle)
-    elif args.demo or not last or not Path(str(last)).is_dir():
-        bundle = DEMO_BUNDLE if DEMO_BUNDLE.exists() else None  # the demo when none is configured
-    else:
-        bundle = Path(str(last))
+    folder, bundle = choose_start(args)
     window = MainWindow()  # loads the native libraries first (see workers.preload_native_libraries)
     window.show()
     app.processEvents()  # the window is on screen before any model work starts
@@ -85,8 +101,9 @@ def run_app(args: argparse.Namespace) -> int:
             app.quit()
 
         def refused(_text: str) -> None:
+            # a bundle can be refused before the folder's first image is on screen
             ready["classified"] = ready["heatmap"] = ready["attention"] = True
-            mark("image")
+            mark("classified" if folder is not None and not ready["image"] else "image")
 
         window.first_image_shown.connect(lambda: mark("image"))
         window.classification_finished.connect(lambda: mark("classified"))

@@ -186,4 +186,5 @@ class FileList(QObject):
         return [ents[self.rows[r]].rel_path for r in rows if r < len(self.rows)]
 
     def shutdown(self) -> None:
+        self._scan_gen += 1  # a scan still running answers no one
         self._pool.shutdown(wait=False, cancel_futures=True)

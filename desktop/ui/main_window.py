@@ -19,19 +19,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Signal
-from PySide6.QtWidgets import (
-    QMainWindow,
-    QPushButton,
-)
+from PySide6.QtWidgets import QMainWindow, QPushButton
 
 from desktop.review_store import default_reviewer
 from desktop.session import ReviewSession
+from desktop.ui.bundle_check import BundleCheck
+from desktop.ui.cam_choice import CamChoice
 from desktop.ui.classification import ClassificationController
 from desktop.ui.current_image import CurrentImage
 from desktop.ui.exports import ExportController
 from desktop.ui.file_list import FileList
 from desktop.ui.heatmaps import HeatmapController
 from desktop.ui.layout import BANNER, StatusWidgets, build_central, show_model
+from desktop.ui.memory import SessionMemory
 from desktop.ui.menus import MenuController, load_view_state, save_view_state
 from desktop.ui.review_panel import ReviewController
 from desktop.ui.reviewer import ReviewerName
@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self.status = StatusWidgets(self.statusBar())
         self.progress, self.provider_label = self.status.progress, self.status.provider
         self.attention_label = self.status.attention
+        self.bundle_check = BundleCheck(self.model_label)  # a bundle set while no folder is open
         self.statusBar().showMessage(
             "Open a folder of chest X-ray images (PNG, JPEG, TIFF, DICOM)."
         )
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.reviewer = ReviewerName(self)
         self.table.setFocus()  # the keyboard belongs to the list (and the note, on N)
         self.menus.restore_settings()
+        self.memory, self.cam_choice = SessionMemory(self), CamChoice(self)
         self.setAcceptDrops(True)
 
     # ------------------------------------------------------------------ wiring
@@ -122,6 +124,7 @@ class MainWindow(QMainWindow):
         c.progress.connect(lambda d, t: self.status.show_progress(d, t, self.session.classifying))
         c.failed.connect(self._bundle_refused)
         c.finished.connect(self._classified)
+        self.bundle_check.refused.connect(self._bundle_refused)
         h = self.heatmaps
         h.heatmap_ready.connect(self._heatmap_ready)
         h.status.connect(side.cam_status.setText)
@@ -144,6 +147,7 @@ class MainWindow(QMainWindow):
             return
         self._is_shut_down = True
         self.classifier.stop()
+        self.bundle_check.cancel()
         self.heatmaps.shutdown()
         self.exports.shutdown()
         self.files.shutdown()
@@ -188,13 +192,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ folder and bundle
 
     def set_bundle(self, path: Path) -> None:
-        """Verification and loading happen in the classification worker, off this thread."""
+        """Verified off this thread: by the folder pass, or, with no folder, a bundle check."""
         self.session.set_bundle(path)
         self.menus.push_recent("recent_bundles", str(path))
         self.heatmaps.clear()
         self.image.forget_input()
         self.files.set_classes(())  # the new model's classes come with ModelReady
-        self.model_label.setText(f"Model bundle {Path(path).name}: verifying…")
+        self.bundle_check.begin(Path(path), check=not self.session.entries)
         if self.session.entries:
             self._start_classification()
 
@@ -240,6 +244,7 @@ class MainWindow(QMainWindow):
 
     def _start_classification(self) -> None:
         self.heatmaps.reset_attention()
+        self.bundle_check.cancel()  # the folder pass verifies the bundle for itself
         self.classifier.start()
         self._update_attention_summary()
 

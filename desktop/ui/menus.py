@@ -269,8 +269,9 @@ def load_view_state(settings: QSettings) -> ViewState:
     finally:
         settings.endGroup()
     state = ViewState.from_dict(values)
-    # the heatmap's class is chosen per image: a new session starts at the predicted class
-    return replace(state, cam_class=None)
+    # the heatmap's class is chosen per image: a new session starts at the predicted class,
+    # unpinned
+    return replace(state, cam_class=None, pin_class=False)
 
 
 def save_view_state(settings: QSettings, state: ViewState) -> None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.folder_model import format_probability
+from desktop.heatmap_choice import class_label
 from desktop.overlay import COLORMAPS
 from desktop.view_state import ViewState
 from export.cam import METHODS
@@ -108,7 +109,19 @@ class SidePanel(QWidget):
         self.cam_class = QComboBox()
         self.cam_class.addItem("Predicted class", None)
         self.cam_class.currentIndexChanged.connect(lambda _i: self.cam_choice_changed.emit())
-        form.addRow("For class", self.cam_class)
+        self.pin_class = QCheckBox("Pin")
+        self.pin_class.setToolTip(
+            "Keep this class for the next images; unpinned, each image starts at its "
+            "predicted class"
+        )
+        self.pin_class.toggled.connect(lambda _on: self.cam_choice_changed.emit())
+        class_row = QHBoxLayout()
+        class_row.addWidget(self.cam_class, 1)
+        class_row.addWidget(self.pin_class)
+        form.addRow("For class", class_row)
+        self.map_note = QLabel("")  # whose map is shown, and how likely that class is
+        self.map_note.setWordWrap(True)
+        form.addRow(self.map_note)
         self.cam_method = QComboBox()
         for key, label in METHODS.items():
             self.cam_method.addItem(label, key)
@@ -193,13 +206,23 @@ class SidePanel(QWidget):
         class index this bundle lacks shows the predicted class."""
         self.set_opacity(state.opacity)
         self.colormap.setCurrentText(state.colormap)
-        before = (self.cam_method.currentData(), self.cam_class.currentData())
+        before = self._cam_choice()
         for box, value in ((self.cam_method, state.cam_method), (self.cam_class, state.cam_class)):
             box.blockSignals(True)
             box.setCurrentIndex(max(0, box.findData(value)))
             box.blockSignals(False)
-        if (self.cam_method.currentData(), self.cam_class.currentData()) != before:
+        self.pin_class.blockSignals(True)
+        self.pin_class.setChecked(state.pin_class)
+        self.pin_class.blockSignals(False)
+        if self._cam_choice() != before:
             self.cam_choice_changed.emit()
+
+    def _cam_choice(self) -> tuple:
+        return (
+            self.cam_method.currentData(),
+            self.cam_class.currentData(),
+            self.pin_class.isChecked(),
+        )
 
     def to_state(self, base: ViewState) -> ViewState:
         """``base`` with this panel's heatmap settings."""
@@ -209,6 +232,22 @@ class SidePanel(QWidget):
             colormap=self.colormap.currentText(),
             cam_method=self.cam_method.currentData(),
             cam_class=self.cam_class.currentData(),
+            pin_class=self.pin_class.isChecked(),
+        )
+
+    def new_image(self) -> None:
+        """Another image is shown: unless pinned, its heatmap is that of its own predicted
+        class (emits ``cam_choice_changed`` when the choice changes)."""
+        self.show_map_note("", False)
+        if not self.pin_class.isChecked() and self.cam_class.currentIndex() != 0:
+            self.cam_class.setCurrentIndex(0)
+
+    def show_map_note(self, text: str, unlikely: bool) -> None:
+        self.map_note.setText(text)
+        self.map_note.setStyleSheet(
+            "background: #e8e8e8; color: #1a1a1a; font-style: italic; padding: 3px;"
+            if unlikely
+            else ""
         )
 
     # ---------------------------------------------------------------- results
@@ -248,7 +287,16 @@ class SidePanel(QWidget):
             self.cam_class.addItem(n, i)
         self.cam_class.blockSignals(False)
 
+    def _label_classes(self, names: tuple[str, ...], probs) -> None:
+        """The "For class" list shows this image's probability of each class."""
+        for i, n in enumerate(names):
+            row = self.cam_class.findData(i)
+            if row > 0:
+                p = None if probs is None or i >= len(probs) else float(probs[i])
+                self.cam_class.setItemText(row, class_label(n, p))
+
     def show_probabilities(self, names: tuple[str, ...], probs, uncertain_below: float) -> None:
+        self._label_classes(names, probs)
         if probs is None:
             self.prediction.setText("—")
             for b in self.bars.values():
