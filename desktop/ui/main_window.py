@@ -29,6 +29,7 @@ from desktop.ui.classification import ClassificationController
 from desktop.ui.current_image import CurrentImage
 from desktop.ui.exports import ExportController
 from desktop.ui.file_list import FileList
+from desktop.ui.folder_control import FolderController
 from desktop.ui.heatmaps import HeatmapController
 from desktop.ui.layout import BANNER, StatusWidgets, build_central, show_model
 from desktop.ui.memory import SessionMemory
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
 
         self._wire()
         self.menus = MenuController(self)
+        self.folders = FolderController(self)
         self.reviewer = ReviewerName(self)
         self.table.setFocus()  # the keyboard belongs to the list (and the note, on N)
         self.menus.restore_settings()
@@ -106,8 +108,6 @@ class MainWindow(QMainWindow):
         side.outline_toggled.connect(self.view.set_outline_visible)
         self.files.current_changed.connect(self._select)
         self.files.current_cleared.connect(self._unselect)
-        self.files.scanned.connect(self._on_scanned)
-        self.files.scan_failed.connect(self._scan_failed)
         self.image.shown.connect(self._image_shown)
         self.image.message.connect(msg)
         self.image.title_changed.connect(self.setWindowTitle)
@@ -192,61 +192,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ folder and bundle
 
     def set_bundle(self, path: Path) -> None:
-        """Verified off this thread: by the folder pass, or, with no folder, a bundle check."""
-        self.session.set_bundle(path)
-        self.menus.push_recent("recent_bundles", str(path))
-        self.heatmaps.clear()
-        self.image.forget_input()
-        self.files.set_classes(())  # the new model's classes come with ModelReady
-        self.bundle_check.begin(Path(path), check=not self.session.entries)
-        if self.session.entries:
-            self._start_classification()
+        self.folders.set_bundle(Path(path))
 
     def open_folder(self, folder: Path) -> None:
-        self.statusBar().showMessage(f"Scanning {folder} …")
-        self.files.scan(Path(folder))
-
-    def _scan_failed(self, error: str) -> None:
-        self.statusBar().showMessage(f"Cannot open folder: {error}")
-        self.folder_failed.emit(error)
-
-    def _on_scanned(self, folder: Path, files: list[Path]) -> None:
-        from desktop.review_store import ReviewStore
-
-        self.reviews.commit_note()
-        store = None
-        try:
-            store = ReviewStore.for_folder(folder)
-            reviews = store.all()
-        except Exception as exc:  # locked/corrupt database, a share without WAL support…
-            if store is not None:
-                store.close()
-            self.statusBar().showMessage(f"Cannot open the review database of {folder}: {exc}")
-            self.folder_failed.emit(str(exc))
-            return
-        self.classifier.stop()
-        self.heatmaps.reset_attention()
-        self.image.clear()
-        self.session.open_folder(folder, files, store, reviews)
-        self.reviews.forget_note()
-        self.menus.push_recent("recent_folders", str(folder))
-        self.files.refresh()
-        self.statusBar().showMessage(f"{len(files)} images in {folder}")
-        notes = [n for n in (store.recovery_note, store.fallback_reason) if n]
-        self.status.show_notice(" · ".join(notes))
-        if not files:
-            self.folder_failed.emit("no images")
-            return
-        if self.session.bundle is not None:
-            self._start_classification()
-
-    # ------------------------------------------------------------------ classification
-
-    def _start_classification(self) -> None:
-        self.heatmaps.reset_attention()
-        self.bundle_check.cancel()  # the folder pass verifies the bundle for itself
-        self.classifier.start()
-        self._update_attention_summary()
+        self.folders.open_folder(Path(folder))
 
     def _model_ready(self, msg) -> None:
         self.files.set_classes(self.session.class_names)
