@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imaging_factory import png_bytes
+from PySide6.QtCore import Qt
 
 from desktop.paths import DEMO_BUNDLE
 from desktop.prediction_cache import PredictionCache
@@ -189,3 +190,46 @@ def test_copy_leaves_nothing_behind_when_it_fails(tmp_path, monkeypatch):
     fallback = rs._fallback_path(folder.resolve())
     assert not fallback.exists() and not list(fallback.parent.glob("*.copying"))
     shutil.rmtree(fallback.parent, ignore_errors=True)
+
+
+@needs_demo
+def test_an_output_that_appears_meanwhile_is_not_replaced(tmp_path, monkeypatch, capsys):
+    """--out is checked again at the rename: another run's file is never silently replaced."""
+    import desktop.batch as batch
+    from desktop import cli
+
+    folder = _folder(tmp_path)
+    out = tmp_path / "r.csv"
+    original = batch.run_folder
+
+    def racing(*args, **kwargs):
+        for k, page in enumerate(original(*args, **kwargs)):
+            if k == 0:
+                out.write_text("another run's results\n")
+            yield page
+
+    monkeypatch.setattr(batch, "run_folder", racing)
+    code = cli.main(["classify", str(folder), "--bundle", str(DEMO_BUNDLE), "--out", str(out)])
+    assert code == 2 and "created meanwhile" in capsys.readouterr().err
+    assert out.read_text() == "another run's results\n"
+
+
+def test_the_read_only_notice_stays_until_clicked_away(qtbot, tmp_path, monkeypatch):
+    import desktop.review_store as rs
+    from desktop.ui.main_window import MainWindow
+
+    folder = _folder(tmp_path)
+    monkeypatch.setattr(rs, "_writable", lambda f: False)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.first_image_shown, timeout=20_000):
+        w.open_folder(folder)
+    notice = w.status.notice
+    assert notice.isVisible() and "read-only" in notice.text()
+    w.step(1)  # image messages come and go; the notice stays
+    qtbot.wait(200)
+    assert notice.isVisible()
+    qtbot.mouseClick(notice, Qt.MouseButton.LeftButton)
+    assert not notice.isVisible()
+    w.shutdown()
