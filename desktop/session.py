@@ -79,7 +79,11 @@ class ReviewSession:
         self.attention_pass += 1
 
     def set_bundle(self, bundle: Path) -> None:
+        """Another model: the old one's results go at once (its classes are not this one's)."""
         self.bundle, self.manifest, self.provider = Path(bundle), None, ""
+        for e in self.entries:
+            e.probabilities, e.error, e.attention = None, None, None
+        self._images.clear()
 
     def folder_items(self) -> list[FolderItem]:
         return [FolderItem(e.path, e.rel_path, e.key or FileKey.of(e.path)) for e in self.entries]

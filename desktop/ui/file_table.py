@@ -69,7 +69,7 @@ class FileTableModel(QAbstractTableModel):
             if col == 0:
                 return e.rel_path
             if col == 1:
-                return "error" if e.error else (e.predicted(self.class_names) or "…")
+                return "error" if e.error else (e.predicted(self.class_names) or self._pending())
             if col == 2:
                 return "" if conf is None else format_probability(conf, 0)
             if col == 3:
@@ -104,6 +104,10 @@ class FileTableModel(QAbstractTableModel):
         elif conf is not None and conf < self.uncertain_below:
             note = "low AI confidence"
         return f"{e.rel_path}\n{note}" if note else e.rel_path
+
+    def _pending(self) -> str:
+        """ "…" while a model is working on the folder; nothing when there is no model."""
+        return "…" if self.class_names else ""
 
     def _lung_text(self, e: ImageResult) -> str:
         """Share of the heatmap in the lung field; a warning sign when below the threshold."""

@@ -296,6 +296,8 @@ class SidePanel(QWidget):
                 self.cam_class.setItemText(row, class_label(n, p))
 
     def show_probabilities(self, names: tuple[str, ...], probs, uncertain_below: float) -> None:
+        if probs is not None and len(probs) != len(names):  # results of another model
+            probs = None
         self._label_classes(names, probs)
         if probs is None:
             self.prediction.setText("—")
