@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     from desktop import __version__
 
     parser.add_argument("--version", action="version", version=f"cxr-review {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show TensorFlow's native start-up messages (CUDA probing, XLA)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -84,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _exit_on_sigterm()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ["CXR_VERBOSE"] = "1"  # export.cam_runtime.VERBOSE_ENV
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)

@@ -6,11 +6,44 @@ never on the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 import numpy as np
 
 from export.bundle import BundleError, Manifest, bundle_root, load_bundle
+
+#: set to 1 to see TensorFlow's native start-up messages (absl, CUDA probing, XLA)
+VERBOSE_ENV = "CXR_VERBOSE"
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """TensorFlow's C++ start-up chatter ("cudart_stub", "failed call to cuInit", XLA) goes
+    to file descriptor 2 behind Python's back: it is sent to the null device while
+    TensorFlow is imported, a model loaded and warmed up, unless CXR_VERBOSE=1. Python
+    exceptions are raised as usual."""
+    if os.environ.get(VERBOSE_ENV, "").strip() == "1":
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured or replaced stream
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
 
 #: with precision "auto": CXR_CAM_PRECISION=fp32 forces the XLA float32 path, bf16 bfloat16
 PRECISION_ENV = "CXR_CAM_PRECISION"
@@ -56,6 +89,10 @@ class CamRunner:
         manifest: Manifest | None = None,
         precision: str | None = None,
     ) -> None:
+        with quiet_native_stderr():
+            self._load(bundle, manifest, precision)
+
+    def _load(self, bundle, manifest: Manifest | None, precision: str | None) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
 

@@ -154,3 +154,30 @@ def test_not_json_not_a_folder_not_a_bundle(tmp_path):
 def test_write_requires_model_file(tmp_path):
     with pytest.raises(BundleError, match=r"model\.onnx"):
         write_manifest(tmp_path, Manifest(model_name="x"))
+
+
+def test_cuda_session_is_strict_fp32_unless_asked(monkeypatch, tmp_path):
+    """CUDA answers must not depend on the GPU: TF32 is off unless CXR_CUDA_TF32=1."""
+    import onnxruntime as ort
+
+    from export import onnx_runtime as rt
+
+    seen = []
+
+    class FakeSession:
+        def __init__(self, path, opts, providers):
+            seen.append(providers)
+
+        def get_providers(self):
+            return [rt.CUDA if isinstance(seen[-1][0], tuple) else rt.CPU]
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [rt.CUDA, rt.CPU])
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    monkeypatch.delenv(rt.TF32_ENV, raising=False)
+    _sess, provider = rt.make_session(tmp_path / "m.onnx", "auto")
+    assert provider == "CUDA" and seen[-1][0] == (rt.CUDA, {"prefer_nhwc": "1", "use_tf32": "0"})
+    monkeypatch.setenv(rt.TF32_ENV, "1")
+    rt.make_session(tmp_path / "m.onnx", "cuda")
+    assert seen[-1][0][1]["use_tf32"] == "1"
+    _sess, provider = rt.make_session(tmp_path / "m.onnx", "cpu")
+    assert provider == "CPU" and seen[-1] == [rt.CPU]
