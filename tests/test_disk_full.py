@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import cxr
 
 from desktop.paths import DEMO_BUNDLE, DEMO_IMAGES
 
@@ -37,26 +36,8 @@ def test_report_onto_a_full_disk_says_so_and_keeps_the_earlier_report(tiny_disk,
     target = tiny_disk / "r.pdf"
     earlier = b"%PDF-1.4 an earlier good report\n%%EOF\n"
     target.write_bytes(earlier)
-    env = {**os.environ, "CXR_REVIEW_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "desktop.cli",
-            "report",
-            str(DEMO_IMAGES),
-            "--bundle",
-            str(DEMO_BUNDLE),
-            "--out",
-            str(target),
-            "--force",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=env,
-    )
+    home = {"CXR_REVIEW_HOME": str(tmp_path / "home")}
+    r = cxr("report", DEMO_IMAGES, "--bundle", DEMO_BUNDLE, "--out", target, "--force", env=home)
     assert r.returncode == 2, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]
     assert "disk full" in last and str(target) in last, last
@@ -67,26 +48,10 @@ def test_report_onto_a_full_disk_says_so_and_keeps_the_earlier_report(tiny_disk,
 @pytest.mark.skipif(not (DEMO_BUNDLE / "manifest.json").exists(), reason="demo bundle not built")
 def test_heatmaps_onto_a_full_disk_keep_the_csv(tiny_disk, tmp_path):
     out = tmp_path / "r.csv"
-    env = {**os.environ, "CXR_REVIEW_HOME": str(tmp_path / "home")}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "desktop.cli",
-            "classify",
-            str(DEMO_IMAGES),
-            "--bundle",
-            str(DEMO_BUNDLE),
-            "--out",
-            str(out),
-            "--heatmaps",
-            str(tiny_disk / "maps"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=env,
+    maps = tiny_disk / "maps"
+    home = {"CXR_REVIEW_HOME": str(tmp_path / "home")}
+    r = cxr(
+        "classify", DEMO_IMAGES, "--bundle", DEMO_BUNDLE, "--out", out, "--heatmaps", maps, env=home
     )
     assert r.returncode == 2, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import cxr
 
 from desktop.paths import DEMO_BUNDLE, DEMO_IMAGES
 
@@ -17,22 +16,18 @@ CHATTER = ("absl::InitializeLog", "cudart_stub", "cuInit", "oneDNN custom operat
 
 @pytest.mark.skipif(not (DEMO_BUNDLE / "manifest.json").exists(), reason="demo bundle not built")
 def test_classify_with_heatmaps_prints_only_its_own_lines(tmp_path):
-    env = {**os.environ, "CXR_REVIEW_HOME": str(tmp_path / "home")}
-    env.pop("CXR_VERBOSE", None)
-    args = [
-        sys.executable,
-        "-m",
-        "desktop.cli",
+    os.environ.pop("CXR_VERBOSE", None)
+    r = cxr(
         "classify",
-        str(DEMO_IMAGES),
+        DEMO_IMAGES,
         "--bundle",
-        str(DEMO_BUNDLE),
+        DEMO_BUNDLE,
         "--out",
-        str(tmp_path / "r.csv"),
+        tmp_path / "r.csv",
         "--heatmaps",
-        str(tmp_path / "m"),
-    ]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+        tmp_path / "m",
+        env={"CXR_REVIEW_HOME": str(tmp_path / "home")},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert all(x.startswith("classify:") for x in lines), lines[:5]

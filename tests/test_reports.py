@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import cxr
 
 from desktop.overlay import rgba_table
 from desktop.paths import DEMO_BUNDLE
@@ -18,16 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(
     not (DEMO_BUNDLE / "manifest.json").exists(), reason="no demo bundle"
 )
-
-
-def _cxr(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "desktop.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +43,7 @@ def reviewed_folder(tmp_path_factory):
 
 def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
     out, heat = tmp_path / "results.csv", tmp_path / "heat"
-    r = _cxr(
+    r = cxr(
         "classify",
         reviewed_folder,
         "--bundle",
@@ -100,13 +89,13 @@ def test_classify_csv_and_heatmaps(reviewed_folder, tmp_path):
     png = cv2.imread(str(heat / "phantom-00001.png.heatmap.png"))[..., ::-1]
     hot = _table_share(png, "viridis")  # at full opacity, half heat and up is the table's colour
     assert hot > 0.01 and _table_share(png, "inferno") < hot / 20
-    again = _cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out)
+    again = cxr("classify", reviewed_folder, "--bundle", DEMO_BUNDLE, "--out", out)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
 
 
 def test_report_pdf_pages_text_and_overlay(qapp, reviewed_folder, tmp_path):
     pdf = tmp_path / "report.pdf"
-    r = _cxr(
+    r = cxr(
         "report",
         reviewed_folder,
         "--bundle",
@@ -211,7 +200,7 @@ def _render_page(pdf: Path, index: int) -> np.ndarray:
 def test_failed_write_keeps_the_old_file(reviewed_folder, tmp_path):
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(b"previous report")
-    r = _cxr("report", reviewed_folder, "--bundle", tmp_path, "--out", pdf, "--force")
+    r = cxr("report", reviewed_folder, "--bundle", tmp_path, "--out", pdf, "--force")
     assert r.returncode == 2 and "manifest.json" in r.stderr
     assert pdf.read_bytes() == b"previous report"
     assert not list(tmp_path.glob(".report.pdf.*"))  # no temp file left behind
@@ -223,6 +212,6 @@ def test_classify_leaves_an_unreviewed_folder_untouched(tmp_path):
     folder = tmp_path / "plain"
     write_phantoms(folder, 3, size=96, bit_depth=8, seed=2, flat=True, masks=False, workers=1)
     before = sorted(p.name for p in folder.iterdir())
-    r = _cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", tmp_path / "r.csv")
+    r = cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", tmp_path / "r.csv")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in folder.iterdir()) == before  # no .cxr-review created

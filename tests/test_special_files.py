@@ -6,12 +6,11 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import cxr
 from imaging_factory import png_bytes
 
 from desktop.paths import DEMO_BUNDLE
@@ -20,16 +19,6 @@ from export.image_input import ImageDecodeError, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
-
-
-def _cxr(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "desktop.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 @needs_fifo
@@ -57,7 +46,7 @@ def test_classify_lists_special_files_with_a_reason_and_finishes(tmp_path):
     os.mkfifo(folder / "IM0001")  # extensionless: not a DICOM we could sniff, so not listed
     (folder / "z.png").symlink_to("/dev/zero")
     out = tmp_path / "r.csv"
-    r = _cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", out)
+    r = cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", out)
     assert r.returncode == 0, r.stderr
     rows = {row["path"]: row for row in csv.DictReader(out.open())}
     assert set(rows) == {"a.png", "x.png", "z.png"}
@@ -101,7 +90,7 @@ def test_odd_names_work_end_to_end_and_never_become_formulas(tmp_path):
     with ReviewStore.for_folder(folder) as store:  # a review can be saved for it
         store.set_note(odd, '=HYPERLINK("x")', reviewer="r")
     out = tmp_path / "r.csv"
-    r = _cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", out)
+    r = cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", out)
     assert r.returncode == 0, r.stderr
     rows = {row["path"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
     assert set(rows) == {odd, "'=cmd|' calc'!A1.png"}

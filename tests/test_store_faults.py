@@ -7,12 +7,12 @@ import csv
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import cxr
 from imaging_factory import png_bytes
 from PySide6.QtCore import Qt
 
@@ -32,16 +32,6 @@ def _folder(tmp_path: Path, n: int = 2) -> Path:
     for k in range(n):
         f.joinpath(f"{k}.png").write_bytes(png_bytes(np.full((48, 48), 800 + k, np.uint16)))
     return f
-
-
-def _cxr(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "desktop.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
 
 
 def _mount(*args) -> bool:
@@ -69,7 +59,7 @@ def read_only_view(tmp_path):
 @needs_demo
 def test_read_only_folder_with_reviews(read_only_view, tmp_path):
     out = tmp_path / "r.csv"
-    r = _cxr("classify", read_only_view, "--bundle", DEMO_BUNDLE, "--out", out)
+    r = cxr("classify", read_only_view, "--bundle", DEMO_BUNDLE, "--out", out)
     assert r.returncode == 0, r.stderr
     rows = {row["path"]: row for row in csv.DictReader(out.open())}
     assert rows["0.png"]["reviewer_decision"] == "uncertain"
@@ -113,10 +103,10 @@ def test_cli_reads_empty_and_damaged_stores_without_a_traceback(tmp_path):
     state = folder / ".cxr-review"
     state.mkdir()
     (state / "review.sqlite").write_bytes(b"")
-    r = _cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", tmp_path / "a.csv")
+    r = cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", tmp_path / "a.csv")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     (state / "review.sqlite").write_bytes(b"not a database at all" * 100)
-    r = _cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", tmp_path / "b.csv")
+    r = cxr("classify", folder, "--bundle", DEMO_BUNDLE, "--out", tmp_path / "b.csv")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "reviews left out" in r.stderr
     assert (state / "review.sqlite").read_bytes().startswith(b"not a database")  # untouched
