@@ -148,7 +148,7 @@ def check_onnx(root: Path, manifest: Manifest, data: bytes) -> None:
         model = onnx.load_model_from_string(data)
     except Exception as exc:  # a damaged protobuf raises DecodeError and others
         raise BundleError(
-            f"'{rel}' is not a readable ONNX model ({type(exc).__name__})", bundle=root, file=rel
+            f"'{rel}': ONNX model cannot be loaded ({type(exc).__name__})", bundle=root, file=rel
         ) from None
     problem = onnx_problem(model)
     if problem:

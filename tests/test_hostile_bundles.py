@@ -289,3 +289,14 @@ def test_demo_and_a_fresh_compact_export_pass(tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     write_bundle(build_model(spec), tmp_path / "b", manifest, parity_images=images)
     assert load_bundle(tmp_path / "b").model_name == "fresh"
+
+
+@pytest.mark.parametrize("cut", ["half", "noise"])
+def test_a_damaged_graph_file_is_one_clear_refusal(tmp_path, cut):
+    bundle = _copy_demo(tmp_path / "b")
+    pb = bundle / "savedmodel" / "saved_model.pb"
+    data = pb.read_bytes()
+    noise = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    pb.write_bytes(data[: len(data) // 2] if cut == "half" else noise)
+    with pytest.raises(BundleError, match=r"saved_model\.pb' cannot be read \("):
+        load_bundle(_rehash(bundle))
