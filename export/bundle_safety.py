@@ -70,7 +70,9 @@ def check_savedmodel_graph(root: Path, manifest: Manifest, data: bytes) -> None:
     try:
         graphs = read_saved_model(data)
     except GraphParseError as exc:
-        raise BundleError(f"'{rel}' cannot be read ({exc})", bundle=root, file=rel) from None
+        raise BundleError(
+            f"'{rel}' cannot be read ({exc}): refused", bundle=root, file=rel
+        ) from None
     for mg in graphs:
         problem = graph_problem(mg)
         if problem:
@@ -114,7 +116,9 @@ def graph_problem(mg: MetaGraph) -> str:
     # the checkpoint ops: only in functions that only top-level graph nodes call (the
     # saver's), never reachable from a signature, a loaded function or a gradient
     reached = called_by_functions | set(mg.gradients) | set(mg.gradients.values())
-    signature_callees = {c for n in mg.nodes if n.name in mg.signature_nodes for c in n.calls}
+    signature_callees = {
+        c for n in mg.nodes if n.name in mg.signature_nodes for c in (n.op, *n.calls)
+    }
     for fn in functions.values():
         io = sorted({n.op for n in fn.nodes} & CHECKPOINT_OPS)
         if not io:

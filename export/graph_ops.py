@@ -204,6 +204,8 @@ def _library(buf: bytes, mg: MetaGraph) -> None:
             sig = b"".join(_sub(value, 1))  # type: ignore[arg-type]
             fn = Function(name=_text(sig, 1) if sig else "")
             fn.nodes = [_node(n) for n in _sub(value, 3)]  # type: ignore[arg-type]
+            if fn.name in mg.functions:  # one of the two would go unchecked
+                raise GraphParseError(f"two library functions named '{fn.name}'")
             mg.functions[fn.name] = fn
         elif num == 2:
             mg.gradients[_text(value, 1)] = _text(value, 2)  # type: ignore[arg-type]

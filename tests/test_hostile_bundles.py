@@ -182,6 +182,17 @@ def test_a_function_hidden_in_the_library_is_refused(arena):
     _refused(_demo_with_pb(arena, "hidden", hide), "WriteFile", "hidden_writer")
 
 
+def test_a_second_function_under_a_known_name_is_refused(arena):
+    def twin(mg):
+        lib = mg.graph_def.library
+        fn = lib.function.add()
+        fn.CopyFrom(next(f for f in lib.function if "cam" in f.signature.name))
+        node = fn.node_def.add()
+        node.name, node.op = "w", "WriteFile"
+
+    _refused(_demo_with_pb(arena, "twin", twin), "two library functions named")
+
+
 def test_an_op_named_by_a_call_attribute_is_refused(arena):
     """TensorFlow runs a function name it does not find in the library as a primitive op."""
 
