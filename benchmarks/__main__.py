@@ -33,6 +33,7 @@ BARS = {
     "soak_rss_growth_mb": ("<=", 150),
     "scale_train_peak_rss_mb": ("<=", 4000),
     "decodes_per_viewed_image_max": ("<=", 2),
+    "bundle_check_ms": ("<=", 100),
 }
 
 

@@ -92,6 +92,17 @@ def int8_latency(fp32: Path, out_dir: Path, reps: int) -> dict:
     }
 
 
+def bundle_check_ms(bundle: Path, reps: int = 5) -> float:
+    """What opening a bundle pays for ``export.bundle_safety`` (op allow-list of the
+    SavedModel, ONNX domains and external data), on the bytes the hash check has read."""
+    from export.bundle import read_manifest
+    from export.bundle_safety import check_model_files, model_file_limits
+
+    manifest = read_manifest(bundle)
+    blobs = {rel: (bundle / rel).read_bytes() for rel in model_file_limits(manifest)}
+    return _median_ms(lambda: check_model_files(bundle, manifest, blobs), reps, warmup=1)
+
+
 def run_inference(quick: bool = True, keep: Path | None = None) -> dict:
     """All VGG19 figures; the exported bundle is left in ``keep`` when given (for later steps)."""
     import onnxruntime as ort
@@ -113,6 +124,7 @@ def run_inference(quick: bool = True, keep: Path | None = None) -> dict:
     t = time.perf_counter()
     write_bundle(model, tmp / "b", manifest, parity_images=x1)
     out["export_s"] = round(time.perf_counter() - t, 1)
+    out["bundle_check_ms"] = round(bundle_check_ms(tmp / "b"), 1)
     out["vgg19_gflop"] = round(onnx_gflop(tmp / "b" / "model.onnx"), 2)
     out["flop_limit_ms"] = round(out["vgg19_gflop"] / out["sgemm_gflops"] * 1000, 1)
     opts = ort.SessionOptions()

@@ -4,7 +4,8 @@ The manifest is the contract between training and the app (schema:
 ``export/BUNDLE.md``). Reading is strict on purpose: a reviewer must never
 get predictions from a model that is not the one the manifest describes, so
 every file is hashed, unlisted files are refused, and every refusal names
-the file or field at fault.
+the file or field at fault. Hashes prove only who wrote the files, so the model
+files are also checked for what they may do (``export/bundle_safety.py``).
 """
 
 from __future__ import annotations
@@ -345,7 +346,8 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
 
 
 def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
-    """Every listed file present with its hash, nothing unlisted, the model files listed."""
+    """Every listed file present with its hash, nothing unlisted, the model files listed,
+    and nothing in them that could touch the reviewer's files (``export/bundle_safety.py``)."""
     root = bundle_root(bundle)
     present = set(_bundle_files(root))
     listed = set(manifest.files)
@@ -378,13 +380,38 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
             bundle=root,
             file=rel,
         )
+    from export.bundle_safety import check_model_files, model_file_limits
+
+    # the model files are read once: hashed, then checked for what they may do
+    parsed = model_file_limits(manifest)
+    blobs: dict[str, bytes] = {}
     for rel in sorted(listed):
-        if sha256_file(root / rel) != manifest.files[rel]:
+        if rel in parsed:
+            blobs[rel] = _read_model_file(root, rel, parsed[rel])
+            digest = hashlib.sha256(blobs[rel]).hexdigest()
+        else:
+            digest = sha256_file(root / rel)
+        if digest != manifest.files[rel]:
             raise BundleError(
                 f"file '{rel}' does not match its sha256 in the manifest (modified or damaged)",
                 bundle=root,
                 file=rel,
             )
+    # what the model files may do, before TensorFlow or ONNX Runtime loads them
+    check_model_files(root, manifest, blobs)
+
+
+def _read_model_file(root: Path, rel: str, limit: int) -> bytes:
+    from export.files import TooLarge, read_regular
+
+    try:
+        return read_regular(root / rel, limit)
+    except TooLarge:
+        raise BundleError(
+            f"'{rel}' is larger than {limit >> 20} MB: refused", bundle=root, file=rel
+        ) from None
+    except OSError as exc:
+        raise BundleError(f"'{rel}' cannot be read ({exc})", bundle=root, file=rel) from None
 
 
 def load_bundle(bundle: str | os.PathLike[str]) -> Manifest:

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from desktop.paths import DEMO_BUNDLE
 from export.bundle import (
     FORMAT_VERSION,
     BundleError,
@@ -22,8 +23,10 @@ from export.image_input import InputSpec
 
 def _make_bundle(root, **overrides):
     (root / "savedmodel" / "variables").mkdir(parents=True)
-    (root / "model.onnx").write_bytes(b"onnx-graph-bytes" * 100)
-    (root / "savedmodel" / "saved_model.pb").write_bytes(b"pb" * 50)
+    # real model files: load_bundle parses them (export/bundle_safety.py)
+    (root / "model.onnx").write_bytes((DEMO_BUNDLE / "model.onnx").read_bytes())
+    pb = DEMO_BUNDLE / "savedmodel" / "saved_model.pb"
+    (root / "savedmodel" / "saved_model.pb").write_bytes(pb.read_bytes())
     (root / "savedmodel" / "variables" / "variables.data-00000-of-00001").write_bytes(b"w" * 999)
     m = Manifest(
         model_name="phantom-compact",
@@ -76,10 +79,12 @@ def test_tampered_file_is_named(tmp_path, victim):
 
 def test_missing_and_unlisted_files(tmp_path):
     _make_bundle(tmp_path)
-    (tmp_path / "savedmodel" / "saved_model.pb").unlink()
+    pb = tmp_path / "savedmodel" / "saved_model.pb"
+    kept = pb.read_bytes()
+    pb.unlink()
     with pytest.raises(BundleError, match=r"saved_model\.pb' listed in the manifest is missing"):
         load_bundle(tmp_path)
-    (tmp_path / "savedmodel" / "saved_model.pb").write_bytes(b"pb" * 50)
+    pb.write_bytes(kept)
     load_bundle(tmp_path)
     (tmp_path / "savedmodel" / "evil.py").write_text("import os")
     with pytest.raises(BundleError, match=r"evil\.py' is not listed"):
