@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -52,6 +52,8 @@ _CODE_BEARING = {
 
 #: a manifest is a few kilobytes; anything this large is not one
 MAX_MANIFEST_BYTES = 1 << 20
+#: the longest text value a manifest field may hold
+MAX_TEXT = 10_000
 
 
 class BundleError(ValueError):
@@ -141,13 +143,14 @@ class Manifest:
                 "manifest format_version is missing or not an integer", file=MANIFEST_NAME
             )
         if version > FORMAT_VERSION:
+            shown = version if version < 10**6 else "(an absurd number)"
             raise BundleError(
-                f"bundle format version {version} was written by a newer cxr-review "
+                f"bundle format version {shown} was written by a newer cxr-review "
                 f"(this one reads up to {FORMAT_VERSION}); update the app",
                 file=MANIFEST_NAME,
             )
         if version < 1:
-            raise BundleError(f"bundle format version {version} is not valid", file=MANIFEST_NAME)
+            raise BundleError("bundle format version is not valid (below 1)", file=MANIFEST_NAME)
         for key in ("model_name", "class_names", "input", "onnx", "savedmodel", "files"):
             if key not in d:
                 raise BundleError(f"manifest has no '{key}'", file=MANIFEST_NAME)
@@ -162,8 +165,8 @@ class Manifest:
                 training=_section(TrainingSummary, d.get("training", {}), "training"),
                 parity=_dict(d, "parity"),
                 versions={str(k): str(v) for k, v in _dict(d, "versions").items()},
-                intended_use=str(d.get("intended_use", INTENDED_USE)),
-                created=str(d.get("created", "")),
+                intended_use=_text(d, "intended_use", INTENDED_USE),
+                created=_text(d, "created", ""),
                 files=_files(d["files"]),
                 extra=_dict(d, "extra"),
                 format=fmt,
@@ -180,6 +183,16 @@ def _str(d: dict[str, Any], key: str) -> str:
     v = d.get(key)
     if not isinstance(v, str) or not v.strip():
         raise BundleError(f"manifest '{key}' must be a non-empty string", file=MANIFEST_NAME)
+    return v
+
+
+def _text(d: dict[str, Any], key: str, default: str) -> str:
+    """Optional text: absent gives the default; present must be non-empty text."""
+    if key not in d:
+        return default
+    v = d[key]
+    if not isinstance(v, str) or not v.strip() or len(v) > MAX_TEXT:
+        raise BundleError(f"manifest '{key}' must be text", file=MANIFEST_NAME)
     return v
 
 
@@ -219,9 +232,24 @@ def _section(cls: type, v: Any, key: str) -> Any:
             return InputSpec.from_dict(v)
         except (TypeError, ValueError) as exc:
             raise BundleError(f"manifest 'input' is invalid: {exc}", file=MANIFEST_NAME) from None
-    known = set(cls.__dataclass_fields__)
+    fields = cls.__dataclass_fields__
+    for name, val in v.items():
+        f = fields.get(name)
+        if f is None:
+            continue
+        want = type(f.default) if f.default is not MISSING else type(f.default_factory())
+        ok = isinstance(val, want) and not (want is int and isinstance(val, bool))
+        if want is str:
+            ok = ok and len(val) <= MAX_TEXT
+        if want is int:
+            ok = ok and abs(val) < 10**9
+        if not ok:
+            kind = {str: "text", int: "an integer", dict: "an object"}.get(want, want.__name__)
+            raise BundleError(f"manifest '{key}.{name}' must be {kind}", file=MANIFEST_NAME)
+        if want is str and name in ("file", "directory") and not val.strip():
+            raise BundleError(f"manifest '{key}.{name}' must name a file", file=MANIFEST_NAME)
     try:
-        return cls(**{k: val for k, val in v.items() if k in known})
+        return cls(**{k: val for k, val in v.items() if k in fields})
     except TypeError as exc:
         raise BundleError(f"manifest '{key}' is invalid: {exc}", file=MANIFEST_NAME) from None
 
@@ -333,9 +361,19 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
         ) from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise BundleError(
+            "manifest.json is nested too deeply to be a manifest", bundle=root, file=MANIFEST_NAME
+        ) from None
     except json.JSONDecodeError as exc:
         raise BundleError(
             f"manifest.json is not valid JSON (line {exc.lineno}: {exc.msg})",
+            bundle=root,
+            file=MANIFEST_NAME,
+        ) from None
+    except ValueError:  # e.g. a number of thousands of digits
+        raise BundleError(
+            "manifest.json holds a value no manifest has (a number too long)",
             bundle=root,
             file=MANIFEST_NAME,
         ) from None

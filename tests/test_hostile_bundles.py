@@ -4,6 +4,7 @@ is written or read."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -256,9 +257,17 @@ def test_cli_classify_with_heatmaps_refuses_in_one_line(bundles, arena, tmp_path
     for kind in ("write_file", "print_to_file", "read_file", "checkpoint_op"):
         out, heat = tmp_path / f"{kind}.csv", tmp_path / f"heat-{kind}"
         code = cli_main(
-            ["classify", str(folder), "--bundle", str(b[kind]), "--out", str(out),
-             "--heatmaps", str(heat)]
-        )  # fmt: skip
+            [
+                "classify",
+                str(folder),
+                "--bundle",
+                str(b[kind]),
+                "--out",
+                str(out),
+                "--heatmaps",
+                str(heat),
+            ]
+        )
         err = capsys.readouterr().err.strip()
         assert code == 2
         assert len(err.splitlines()) == 1 and "refused" in err, err
@@ -311,3 +320,54 @@ def test_a_damaged_graph_file_is_one_clear_refusal(tmp_path, cut):
     pb.write_bytes(data[: len(data) // 2] if cut == "half" else noise)
     with pytest.raises(BundleError, match=r"saved_model\.pb' cannot be read \("):
         load_bundle(_rehash(bundle))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda m: m.update(format_version=10**12), "newer cxr-review"),
+        (lambda m: m["onnx"].update(file=["model.onnx"]), "'onnx.file' must be text"),
+        (lambda m: m["savedmodel"].update(directory=5), "'savedmodel.directory' must be text"),
+        (
+            lambda m: m["training"].update(metrics="accuracy 1.0"),
+            "'training.metrics' must be an object",
+        ),
+        (lambda m: m.update(intended_use=None), "'intended_use' must be text"),
+        (lambda m: m["onnx"].update(opset=10**20), "'onnx.opset' must be an integer"),
+    ],
+)
+def test_manifest_values_of_the_wrong_kind_are_refused_in_one_line(tmp_path, change, reason):
+    import json
+    import shutil
+
+    from desktop.paths import DEMO_BUNDLE
+    from export.bundle import BundleError, load_bundle
+
+    b = tmp_path / "b"
+    shutil.copytree(DEMO_BUNDLE, b)
+    m = json.loads((b / "manifest.json").read_text())
+    change(m)
+    (b / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match=re.escape(reason)):
+        load_bundle(b)
+
+
+def test_a_deeply_nested_manifest_is_refused(tmp_path):
+    import shutil
+
+    from desktop.paths import DEMO_BUNDLE
+    from export.bundle import BundleError, load_bundle
+
+    b = tmp_path / "b"
+    shutil.copytree(DEMO_BUNDLE, b)
+    (b / "manifest.json").write_text("[" * 10_000 + "]" * 10_000)
+    with pytest.raises(BundleError, match="nested too deeply"):
+        load_bundle(b)
+    (b / "manifest.json").write_text(
+        '{"format": "cxr-review-bundle", "format_version": ' + "9" * 5000 + "}"
+    )
+    with pytest.raises(BundleError, match="number too long"):
+        load_bundle(b)
+    (b / "manifest.json").write_bytes(b" " * (2 << 20))  # over the size cap
+    with pytest.raises(BundleError, match="cannot be read"):
+        load_bundle(b)
