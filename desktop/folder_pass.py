@@ -38,22 +38,6 @@ class FolderItem:
     file: FileKey
 
 
-#: the folder pass's threads (and ONNX Runtime's, which inherit it) yield the CPU to the
-#: window: on few cores a busy pass otherwise delays the GUI thread's next paint
-BACKGROUND_NICE = 5
-
-
-def lower_thread_priority() -> None:
-    """Lower the calling thread's CPU priority (Linux: per thread); elsewhere nothing."""
-    import contextlib
-    import os
-    import threading
-
-    with contextlib.suppress(AttributeError, OSError, PermissionError):
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
-
-
 def prepare(path: Path, spec: InputSpec) -> tuple[ImageInput | None, str | None, bool]:
     """(image input, error, whether the outcome may be cached)."""
     try:
@@ -78,7 +62,6 @@ def classify_items(
     from export.onnx_runtime import OnnxClassifier
     from export.results import Bundle
 
-    lower_thread_priority()  # before the session: its threads inherit the priority
     b = Bundle.open(bundle)
     clf = OnnxClassifier(b.root, b.manifest, prefer=prefer)
     yield ModelReady(b.manifest, clf.provider)
@@ -115,9 +98,7 @@ def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
     """Decode the next batch in two threads while this one is classified."""
     batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
     kept = 0
-    with ThreadPoolExecutor(
-        max_workers=2, thread_name_prefix="cxr-prep", initializer=lower_thread_priority
-    ) as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxr-prep") as pool:
 
         def submit(batch: list[int]):
             return [pool.submit(prepare, items[i].path, spec) for i in batch]
