@@ -16,6 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from desktop.folder_model import format_probability
 from desktop.session import ReviewSession
 from desktop.ui.image_view import ImageView
 from desktop.ui.side_panel import SidePanel
@@ -197,7 +198,7 @@ class CurrentImage(QObject):
             if heat.class_index < len(heat.probabilities)
             else None
         )
-        prob = f" ({p:.1%})" if p is not None else ""
+        prob = f" ({format_probability(float(p))})" if p is not None else ""
         prec = f", {heat.precision}" if heat.precision else ""
         side.cam_status.setText(
             f"{side.cam_method.currentText()} for {name}{prob}, layer {heat.layer}{prec}"
