@@ -39,13 +39,8 @@ def check_complete_pdf(path: Path) -> None:
 
 def why_not_written(exc: OSError, target: Path) -> str:
     """The cause in words; "disk full" whenever the target's file system has no room left."""
-    import errno
-    import shutil
+    from export.files import disk_full
 
-    try:
-        full = shutil.disk_usage(target.parent).free < 4 * 2**20
-    except OSError:
-        full = False
-    if exc.errno == errno.ENOSPC or full:
+    if disk_full(exc, target, free_below=4 * 2**20):
         return "disk full"
     return exc.strerror or str(exc)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from desktop.folder_scan import STATE_DIR
 from desktop.paths import user_data_dir
+from export.files import disk_full
 
 SCHEMA_VERSION = 1
 DECISIONS = ("agree", "override", "uncertain")
@@ -181,7 +182,7 @@ class ReviewStore:
                 raise ReviewStoreError(
                     f"the review database is locked by another program: {self.path}"
                 ) from None
-            if _disk_full(exc, self.path):
+            if disk_full(exc, self.path, free_below=64 * 1024):
                 raise ReviewStoreError(f"disk full: {self.path}") from None
             self._db = self._replace_damaged(exc)
 
@@ -353,23 +354,12 @@ class ReviewStore:
         except BaseException as exc:
             if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
                 db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error) and _disk_full(exc, self.path):
+            if isinstance(exc, sqlite3.Error) and disk_full(exc, self.path, free_below=64 * 1024):
                 raise ReviewStoreError(f"disk full: {self.path}") from None
             raise
         review = self.get(rel_path)
         assert review is not None
         return review
-
-
-def _disk_full(exc: Exception, path: Path) -> bool:
-    import shutil
-
-    if "full" in str(exc).lower():
-        return True
-    try:
-        return shutil.disk_usage(path.parent).free < 64 * 1024
-    except OSError:
-        return False
 
 
 def _text(v: object) -> str | None:

@@ -81,6 +81,9 @@ class ReviewSession:
     def set_bundle(self, bundle: Path) -> None:
         """Another model: the old one's results go at once (its classes are not this one's)."""
         self.bundle, self.manifest, self.provider = Path(bundle), None, ""
+        self._forget_results()
+
+    def _forget_results(self) -> None:
         for e in self.entries:
             e.probabilities, e.error, e.attention = None, None, None
         self._images.clear()
@@ -89,9 +92,7 @@ class ReviewSession:
         return [FolderItem(e.path, e.rel_path, e.key or FileKey.of(e.path)) for e in self.entries]
 
     def start_classification(self) -> None:
-        for e in self.entries:
-            e.probabilities, e.error, e.attention = None, None, None
-        self._images.clear()
+        self._forget_results()
         self.attention_pass += 1
         self._attention_failures = 0
         self.classifying = True

@@ -45,37 +45,9 @@ def is_regular(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
-    """All bytes of a regular file of at most ``limit`` bytes.
-
-    Raises :class:`NotRegularFile` (the message names what it is instead),
-    :class:`TooLarge`, or the ``OSError`` of the open/read.
-    """
-    p = Path(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(p, flags)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotRegularFile(_kind(st.st_mode), p)
-        if st.st_size > limit:
-            raise TooLarge(f"is {st.st_size} bytes, over the limit of {limit}: {p}")
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:  # grew while being read
-                raise TooLarge(f"grew over the limit of {limit} bytes while read: {p}")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def open_regular(path: str | os.PathLike[str]):
-    """A binary file object of a regular file (for hashing large files in chunks)."""
+    """A binary file object of a regular file: opened non-blocking and checked on the
+    descriptor, so a pipe or device is refused without ever being read."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
     st = os.fstat(fd)
@@ -83,6 +55,36 @@ def open_regular(path: str | os.PathLike[str]):
         os.close(fd)
         raise NotRegularFile(_kind(st.st_mode), path)
     return os.fdopen(fd, "rb")
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """All bytes of a regular file of at most ``limit`` bytes.
+
+    Raises :class:`NotRegularFile` (the message names what it is instead),
+    :class:`TooLarge`, or the ``OSError`` of the open/read.
+    """
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise TooLarge(f"is {size} bytes, over the limit of {limit}: {path}")
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # grew while being read
+        raise TooLarge(f"grew over the limit of {limit} bytes while read: {path}")
+    return data
+
+
+def disk_full(exc: BaseException, target: Path, free_below: int) -> bool:
+    """Did writing ``target`` fail for want of space: ENOSPC, a "full" message (SQLite's),
+    or fewer than ``free_below`` bytes left on its file system."""
+    import errno
+    import shutil
+
+    if getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc).lower():
+        return True
+    try:
+        return shutil.disk_usage(target.parent).free < free_below
+    except OSError:
+        return False
 
 
 def safe_name(rel_path: str) -> str:

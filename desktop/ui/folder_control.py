@@ -79,4 +79,4 @@ class FolderController(QObject):
         w.heatmaps.reset_attention()
         w.bundle_check.cancel()  # the folder pass verifies the bundle for itself
         w.classifier.start()
-        w.status.show_attention(*w.session.attention_summary(w.state.min_lung_share))
+        w.update_attention_summary()

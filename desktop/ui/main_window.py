@@ -173,7 +173,7 @@ class MainWindow(QMainWindow):
         self._set_state(min_lung_share=value, save=True)
         self.files.set_state(self.state)
         self.image.set_state(self.state)
-        self._update_attention_summary()
+        self.update_attention_summary()
         self._request_heatmap()
 
     def set_uncertain_below(self, value: float) -> None:
@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
     def _results_changed(self, indices: list[int]) -> None:
         for i in indices:
             self.files.entry_changed(i)
-        self._update_attention_summary()
+        self.update_attention_summary()
         cur = self.session.current
         if cur is not None and cur in indices:
             self.reviews.show(cur)
@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
         self.classification_finished.emit()
         self.files.refresh()
         self.heatmaps.queue_attention()
-        self._update_attention_summary()
+        self.update_attention_summary()
 
     # ------------------------------------------------------------------ current image
 
@@ -278,12 +278,12 @@ class MainWindow(QMainWindow):
 
     def _attention_updated(self, i: int) -> None:
         self.files.entry_changed(i, refilter=True)
-        self._update_attention_summary()
+        self.update_attention_summary()
         if i == self.session.current:
             self.image.update_warning(self.side)
             self.heatmap_shown.emit()
 
-    def _update_attention_summary(self) -> None:
+    def update_attention_summary(self) -> None:
         self.status.show_attention(*self.session.attention_summary(self.state.min_lung_share))
 
     def _set_opacity(self, fraction: float) -> None:
