@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from desktop.annotations import Annotation, dumps, loads
 from desktop.folder_scan import STATE_DIR
 from desktop.paths import user_data_dir
 from export.files import disk_full
@@ -46,6 +47,12 @@ CREATE TABLE IF NOT EXISTS history (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_path ON history(rel_path);
+CREATE TABLE IF NOT EXISTS marks (
+    rel_path TEXT PRIMARY KEY,
+    marks TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """
 
 
@@ -139,7 +146,7 @@ def _salvage(src: Path, dst: sqlite3.Connection) -> int:
         return 0
     n = 0
     try:
-        for table in ("reviews", "history"):
+        for table in ("reviews", "history", "marks"):
             try:
                 rows = old.execute(f"SELECT * FROM {table}").fetchall()
             except sqlite3.Error:
@@ -288,6 +295,28 @@ class ReviewStore:
             (rel_path,),
         ).fetchall()
 
+    def annotations(self, rel_path: str) -> list[Annotation]:
+        """The image's marks, in drawing order (empty when it has none)."""
+        try:
+            row = self._db.execute(
+                "SELECT marks FROM marks WHERE rel_path = ?", (rel_path,)
+            ).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a store written before marks existed, read-only
+                return []
+            raise
+        return loads(row[0]) if row else []
+
+    def all_annotations(self) -> dict[str, list[Annotation]]:
+        """Every image's marks (images without marks are absent)."""
+        try:
+            rows = self._db.execute("SELECT rel_path, marks FROM marks").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            raise
+        return {path: marks for path, text in rows if (marks := loads(text))}
+
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
@@ -324,10 +353,50 @@ class ReviewStore:
     def set_note(self, rel_path: str, note: str, *, reviewer: str) -> Review:
         return self._write(rel_path, reviewer, {"note": note})
 
+    def set_annotations(
+        self, rel_path: str, marks: list[Annotation], *, reviewer: str, at: str | None = None
+    ) -> None:
+        """Replace the image's marks, committed at once; the history keeps the old and the
+        new list (JSON) under the field ``annotations``. ``at`` (ISO time) is for imports."""
+        new = dumps(marks)
+        now = at or _now()
+        db = self._db
+        self._transaction_begin()
+        try:
+            row = db.execute("SELECT marks FROM marks WHERE rel_path = ?", (rel_path,)).fetchone()
+            old = row[0] if row else dumps([])
+            if old != new:
+                db.execute(
+                    "INSERT INTO marks(rel_path, marks, reviewer, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(rel_path) DO UPDATE SET marks = excluded.marks, "
+                    "reviewer = excluded.reviewer, updated_at = excluded.updated_at",
+                    (rel_path, new, reviewer, now),
+                )
+                db.execute(
+                    "INSERT INTO history(rel_path, field, old_value, new_value, reviewer, at) "
+                    "VALUES (?, 'annotations', ?, ?, ?, ?)",
+                    (rel_path, old, new, reviewer, now),
+                )
+            db.execute("COMMIT")
+        except BaseException as exc:
+            self._transaction_failed(exc)
+            raise
+
+    def _transaction_begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _transaction_failed(self, exc: BaseException) -> None:
+        """Roll back; a full disk becomes a :class:`ReviewStoreError` saying so."""
+        db = self._db
+        if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+            db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and disk_full(exc, self.path, free_below=64 * 1024):
+            raise ReviewStoreError(f"disk full: {self.path}") from None
+
     def _write(self, rel_path: str, reviewer: str, changes: dict[str, object]) -> Review:
         now = _now()
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        self._transaction_begin()
         try:
             old = self.get(rel_path)
             if old is None:
@@ -352,10 +421,7 @@ class ReviewStore:
             )
             db.execute("COMMIT")
         except BaseException as exc:
-            if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
-                db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error) and disk_full(exc, self.path, free_below=64 * 1024):
-                raise ReviewStoreError(f"disk full: {self.path}") from None
+            self._transaction_failed(exc)
             raise
         review = self.get(rel_path)
         assert review is not None

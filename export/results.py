@@ -22,6 +22,7 @@ import numpy as np
 
 from export.attention import Attention, flag
 from export.bundle import Manifest, bundle_root, load_bundle
+from export.novelty import Novelty
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class ImageResult:
 
     ``error`` is set when the file could not be classified (the reason, in
     words); ``attention`` once the predicted class's Grad-CAM was measured;
-    ``review`` is the reviewer's :class:`desktop.review_store.Review`, if any.
+    ``review`` is the reviewer's :class:`desktop.review_store.Review`, if any;
+    ``novelty`` whether the image is unlike the model's training data.
     """
 
     path: Path
@@ -95,6 +97,8 @@ class ImageResult:
     attention: Attention | None = None
     review: Any = None
     provider: str = ""
+    #: is the image unlike the training data? None until checked
+    novelty: Novelty | None = None
 
     @property
     def classified(self) -> bool:
