@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "classify a folder into a CSV, optionally with heatmap PNGs",
     ),
     "report": ("desktop.ui.report_cmd", "annotated PDF report of a folder"),
+    "reviews": (
+        "desktop.reviews_io",
+        "export a folder's reviews (decisions, notes, marks) as JSON or COCO, or import them",
+    ),
 }
 
 

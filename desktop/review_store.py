@@ -13,6 +13,8 @@ import getpass
 import hashlib
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +79,15 @@ def default_reviewer() -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def normalise_time(text: str) -> str:
+    """An ISO 8601 time as the store writes it (UTC, milliseconds), so times sort as text;
+    a time without a zone is taken as UTC. Raises ValueError for anything else."""
+    t = datetime.fromisoformat(text)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _writable(folder: Path) -> bool:
@@ -177,6 +188,7 @@ class ReviewStore:
         self.fallback_reason = fallback_reason
         #: set when a damaged database was moved aside: where to, and what was recovered
         self.recovery_note: str | None = None
+        self._depth = 0  # nesting of :meth:`transaction`
         if read_only:  # headless readers: never write, works on read-only media
             self._db = _connect_read_only(self.path)
             self._db.execute("PRAGMA busy_timeout = 10000")
@@ -295,6 +307,19 @@ class ReviewStore:
             (rel_path,),
         ).fetchall()
 
+    def decision_history(self) -> list[tuple[str, str, str | None, str, str]]:
+        """(rel path, field, new value, reviewer, time) of every decision and reviewer-class
+        change, oldest first by time: who decided what (``desktop.agreement.latest_by_reviewer``)."""
+        try:
+            return self._db.execute(
+                "SELECT rel_path, field, new_value, reviewer, at FROM history "
+                "WHERE field IN ('decision', 'reviewer_class') ORDER BY at, id"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
     def annotations(self, rel_path: str) -> list[Annotation]:
         """The image's marks, in drawing order (empty when it has none)."""
         try:
@@ -331,8 +356,10 @@ class ReviewStore:
         reviewer_class: str | None = None,
         ai_class: str | None = None,
         ai_probability: float | None = None,
+        at: str | None = None,
     ) -> Review:
-        """Agree, override (with the reviewer's class), mark uncertain, or clear (None)."""
+        """Agree, override (with the reviewer's class), mark uncertain, or clear (None).
+        ``at`` (ISO time) is for imports; the current time otherwise."""
         if decision is not None and decision not in DECISIONS:
             raise ValueError(f"decision must be one of {DECISIONS} or None")
         if decision == "override" and not reviewer_class:
@@ -348,10 +375,39 @@ class ReviewStore:
                 "ai_class": ai_class,
                 "ai_probability": ai_probability,
             },
+            at,
         )
 
-    def set_note(self, rel_path: str, note: str, *, reviewer: str) -> Review:
-        return self._write(rel_path, reviewer, {"note": note})
+    def set_note(self, rel_path: str, note: str, *, reviewer: str, at: str | None = None) -> Review:
+        return self._write(rel_path, reviewer, {"note": note}, at)
+
+    def record_history(
+        self, rel_path: str, field: str, old: str | None, new: str | None, *, reviewer: str, at: str
+    ) -> None:
+        """A version kept in the history only (an imported review older than the current
+        one): the current state stays, nothing is lost."""
+        self._transaction_begin()
+        try:
+            self._db.execute(
+                "INSERT INTO history(rel_path, field, old_value, new_value, reviewer, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rel_path, field, old, new, reviewer, at),
+            )
+            self._commit()
+        except BaseException as exc:
+            self._transaction_failed(exc)
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes inside happen together or not at all (one imported review)."""
+        self._transaction_begin()
+        try:
+            yield
+            self._commit()
+        except BaseException as exc:
+            self._transaction_failed(exc)
+            raise
 
     def set_annotations(
         self, rel_path: str, marks: list[Annotation], *, reviewer: str, at: str | None = None
@@ -377,24 +433,46 @@ class ReviewStore:
                     "VALUES (?, 'annotations', ?, ?, ?, ?)",
                     (rel_path, old, new, reviewer, now),
                 )
-            db.execute("COMMIT")
+            self._commit()
         except BaseException as exc:
             self._transaction_failed(exc)
             raise
 
     def _transaction_begin(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        if self._depth == 0:
+            self._db.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+
+    def _commit(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._db.execute("COMMIT")
 
     def _transaction_failed(self, exc: BaseException) -> None:
-        """Roll back; a full disk becomes a :class:`ReviewStoreError` saying so."""
+        """Roll back (the outermost transaction does); a full disk becomes a
+        :class:`ReviewStoreError` saying so."""
+        self._depth -= 1
+        if self._depth > 0:
+            return
         db = self._db
         if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
             db.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error) and disk_full(exc, self.path, free_below=64 * 1024):
             raise ReviewStoreError(f"disk full: {self.path}") from None
 
-    def _write(self, rel_path: str, reviewer: str, changes: dict[str, object]) -> Review:
-        now = _now()
+    def own_latest(self, rel_path: str, field: str, reviewer: str) -> str | None:
+        """The reviewer's own latest value of a history field for the image (None if none)."""
+        row = self._db.execute(
+            "SELECT new_value FROM history WHERE rel_path = ? AND field = ? AND reviewer = ? "
+            "ORDER BY at DESC, id DESC LIMIT 1",
+            (rel_path, field, reviewer),
+        ).fetchone()
+        return row[0] if row else None
+
+    def _write(
+        self, rel_path: str, reviewer: str, changes: dict[str, object], at: str | None = None
+    ) -> Review:
+        now = at or _now()
         db = self._db
         self._transaction_begin()
         try:
@@ -406,9 +484,21 @@ class ReviewStore:
                 )
             for field, value in changes.items():
                 before = getattr(old, field) if old else None
-                if before == value or (field == "note" and before is None and value == ""):
+                same = before == value or (field == "note" and before is None and value == "")
+                # a second reviewer who decides as the first is still a decision of theirs:
+                # the history says who decided what (inter-reader agreement)
+                confirms = (
+                    same
+                    and field in ("decision", "reviewer_class")
+                    and "decision" in changes
+                    and self.own_latest(rel_path, field, reviewer) != _text(value)
+                )
+                if same and not confirms:
                     continue
-                db.execute(f"UPDATE reviews SET {field} = ? WHERE rel_path = ?", (value, rel_path))
+                if not same:
+                    db.execute(
+                        f"UPDATE reviews SET {field} = ? WHERE rel_path = ?", (value, rel_path)
+                    )
                 if field in ("decision", "reviewer_class", "note"):
                     db.execute(
                         "INSERT INTO history(rel_path, field, old_value, new_value, reviewer, at) "
@@ -419,7 +509,7 @@ class ReviewStore:
                 "UPDATE reviews SET reviewer = ?, updated_at = ? WHERE rel_path = ?",
                 (reviewer, now, rel_path),
             )
-            db.execute("COMMIT")
+            self._commit()
         except BaseException as exc:
             self._transaction_failed(exc)
             raise

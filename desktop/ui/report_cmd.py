@@ -81,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
         prefer=args.provider,
         known=known,
     )
+    from desktop.reviews_io import marks_and_history
+
+    marks, history = marks_and_history(args.folder)
     tmp = atomic_temp_path(out)
     try:
         n = write_report(
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             cam_method=args.cam_method,
             progress=progress,
             min_lung_share=args.min_lung_share,
+            marks=marks,
+            history=history,
         )
         check_complete_pdf(tmp)
         if out.exists() and not args.force:  # appeared while this report was written

@@ -2,15 +2,17 @@
 
 Pages: a cover (folder, date, reviewer, model and its test metrics,
 intended use, counts, AI-vs-reviewer agreement), one page per image (plain
-image beside the heatmap overlay at the chosen opacity, colour bar,
-probability bars, AI class, the reviewer's decision and note, CAM method
-and layer), and a summary table.
+image beside the heatmap overlay at the chosen opacity, both with the
+reviewer's marks drawn on, colour bar, probability bars, AI class, the
+reviewer's decision, note and mark labels, CAM method and layer), and a
+summary: the agreement figures (``desktop/ui/report_agreement.py``) and a
+table of all files, overridden images first.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,8 +20,11 @@ import numpy as np
 from PySide6.QtCore import QMarginsF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
+from desktop.agreement import Agreement, agreement
+from desktop.annotations import Annotation
 from desktop.batch import Page
 from desktop.folder_model import format_probability
+from desktop.mark_drawing import draw_marks
 from desktop.model_card import num
 from desktop.overlay import DEFAULT_COLORMAP, colour_bar, composite
 from export.attention import DEFAULT_MIN_LUNG_SHARE, Attention, describe, flag
@@ -212,6 +217,7 @@ class ReportWriter:
         cam_method: str,
         colormap: str = DEFAULT_COLORMAP,
         min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
+        marks: Sequence[Annotation] = (),
     ) -> None:
         self._new_page()
         names = self.manifest.class_names
@@ -236,6 +242,7 @@ class ReportWriter:
         plain = _shrink(composite(img01, None, 0.0))
         heat = page.heatmap
         over = _shrink(composite(img01, heat.overlay if heat else None, opacity, colormap))
+        plain, over = (draw_marks(x, marks, (meta.width, meta.height)) for x in (plain, over))
         gap = 30.0
         box_w = (self.w - gap) / 2
         box_h = self.h * 0.45
@@ -295,6 +302,7 @@ class ReportWriter:
             )
         if r is not None and r.note:
             y = self._line(y, f"Note: {r.note}", 10)
+        y = self._marks_line(y, marks)
         cls_name = names[heat.class_index] if heat is not None else "—"
         y = self._line(
             y + 4,
@@ -312,14 +320,24 @@ class ReportWriter:
                 color="#b03a00" if flagged else "#333333",
             )
 
+    def _marks_line(self, y: float, marks: Sequence[Annotation]) -> float:
+        """What the reviewer marked, in words (the labels are also drawn on the image)."""
+        if not marks:
+            return y
+        parts = [m.kind + (f" “{m.text}”" if m.text else "") for m in marks]
+        return self._line(y, f"Marks ({len(marks)}): " + ", ".join(parts), 9)
+
     def summary(
         self,
         rows: list[ImageResult],
         attention: dict[str, Attention | None] | None = None,
         min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
+        agreement: Agreement | None = None,
     ) -> None:
-        """The table of all files; ``attention`` (rel path -> shares) adds the lung column."""
+        """Agreement figures, then the table of all files, overridden images first;
+        ``attention`` (rel path -> shares) adds the lung column."""
         names = self.manifest.class_names
+        rows = overridden_first(rows)
         attention = attention or {}
         cols = [
             ("File", 0.32),
@@ -351,7 +369,12 @@ class ReportWriter:
             return y + row_h
 
         self._new_page()
-        y = header(60.0)
+        y = 60.0
+        if agreement is not None:
+            from desktop.ui.report_agreement import draw_agreement
+
+            y = draw_agreement(self, y, agreement) + 16
+        y = header(y)
         for rec in rows:
             if y + row_h > self.h - 40:
                 self._new_page()
@@ -399,6 +422,22 @@ class ReportWriter:
         return bool(self.painter.end())
 
 
+def overridden_first(rows: list[ImageResult]) -> list[ImageResult]:
+    """Overridden images first (what the reviewer disputed), each group in folder order."""
+    over = [r for r in rows if r.review is not None and r.review.decision == "override"]
+    ids = {id(r) for r in over}
+    return over + [r for r in rows if id(r) not in ids]
+
+
+def reviewer_vs_ai(rows: Iterable[ImageResult], names: Sequence[str]):
+    """(AI class, decision, reviewer class) of each classified image, for the agreement."""
+    return [
+        (r.predicted(names), r.review.decision if r.review else None,
+         r.review.reviewer_class if r.review else None)
+        for r in rows if r.status == "ok"
+    ]  # fmt: skip
+
+
 def write_report(
     out: Path,
     manifest: Manifest,
@@ -412,8 +451,13 @@ def write_report(
     colormap: str = DEFAULT_COLORMAP,
     progress: Callable[[int, int], None] | None = None,
     min_lung_share: float = DEFAULT_MIN_LUNG_SHARE,
+    marks: dict[str, list[Annotation]] | None = None,
+    history: Sequence[tuple[str, str, str | None, str, str]] = (),
 ) -> int:
-    """Cover from the first (cheap) pass, then pages streamed from the second; returns page count."""
+    """Cover from the first (cheap) pass, then pages streamed from the second; returns page count.
+    ``marks`` (rel path -> marks) and ``history`` (``ReviewStore.decision_history``) come from
+    the folder's reviews."""
+    marks = marks or {}
     w = ReportWriter(out, manifest)
     try:
         w.cover(folder=folder, reviewer=reviewer, rows=first_pass, cam_method=cam_method)
@@ -425,11 +469,14 @@ def write_report(
                 cam_method=cam_method,
                 colormap=colormap,
                 min_lung_share=min_lung_share,
+                marks=marks.get(rec.result.rel_path, ()),
             )
             attention[rec.result.rel_path] = rec.result.attention
             if progress:
                 progress(k + 1, len(first_pass))
-        w.summary(first_pass, attention, min_lung_share)
+        names = manifest.class_names
+        agreed = agreement(reviewer_vs_ai(first_pass, names), names, history)
+        w.summary(first_pass, attention, min_lung_share, agreed)
     finally:
         finished = w.close()
     if not finished:
