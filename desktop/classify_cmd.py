@@ -1,4 +1,8 @@
-"""``cxr classify FOLDER --bundle B --out results.csv [--heatmaps DIR]``: headless batch."""
+"""``cxr classify FOLDER --bundle B --out results.csv [--heatmaps DIR] [--json PATH]``: headless batch.
+
+The heatmap PNGs carry the reviewer's marks; the summary line and the
+``--json`` summary carry the reviewer-vs-AI agreement (``desktop.agreement``).
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--heatmaps", metavar="DIR", help="also write a full-resolution overlay PNG per image"
     )
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write a JSON summary: counts, reviewer-vs-AI confusion matrix, agreement, κ",
+    )
     add_view_arguments(p, "PNGs")
-    p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
+    p.add_argument("--force", action="store_true", help="overwrite an existing CSV (and JSON)")
 
 
 #: a cell starting with one of these is a formula to a spreadsheet (CSV injection)
@@ -66,16 +75,53 @@ def review_columns(r) -> list[str]:
     return [r.decision or "", r.reviewer_class or "", r.reviewer, r.updated_at, r.note]
 
 
+def agreement_summary(folder, names, decided, history, n: int, n_err: int) -> dict:
+    """The ``--json`` summary (``decided``: (AI class, decision, reviewer class) per image)."""
+    from collections import Counter
+
+    from desktop.agreement import agreement
+
+    a = agreement(decided, names, history)
+    predicted = Counter(ai for ai, _d, _c in decided)
+    return {
+        "format": "cxr-review-classify-summary",
+        "format_version": 1,
+        "folder": str(Path(folder).resolve()),
+        "files": n,
+        "unreadable": n_err,
+        "predicted": {name: predicted.get(name, 0) for name in names},
+        "agreement": a.as_dict(),
+        "summary": a.line(),
+    }
+
+
+def write_summary_json(path: Path, summary: dict) -> None:
+    import json
+
+    from desktop.errors import CliError, why_not_written
+
+    try:
+        data = json.dumps(summary, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise CliError(f"could not write {path} ({why_not_written(exc, path)})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from desktop.batch import read_known, run_folder
     from desktop.errors import CliError, check_fraction, check_output, why_not_written
+    from desktop.mark_drawing import draw_marks
     from desktop.overlay import composite
+    from desktop.reviews_io import marks_and_history
     from export.image_input import windowed
     from export.progress import throttled_progress
     from export.results import Bundle
 
     out = Path(args.out)
     check_output(out, args.force)
+    summary_path = Path(args.json) if args.json else None
+    if summary_path is not None:
+        check_output(summary_path, args.force)
     check_fraction("--opacity", args.opacity)
     check_fraction("--min-lung-share", args.min_lung_share)
     bundle = Bundle.open(args.bundle)
@@ -118,10 +164,17 @@ def run(args: argparse.Namespace) -> int:
         known=known,
     )
     png_failed: list[str] = []
+    marks, history = marks_and_history(args.folder)
+    decided: list[tuple[str, str | None, str | None]] = []
     for page in gen:
         rec = page.result
         n += 1
         n_err += rec.status != "ok"
+        if rec.status == "ok":
+            r = rec.review
+            decided.append(
+                (rec.predicted(names), r.decision if r else None, r.reviewer_class if r else None)
+            )
         probs = [] if rec.probabilities is None else [f"{float(p):.6f}" for p in rec.probabilities]
         w.writerow(
             [
@@ -142,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
 
             heat = page.heatmap.overlay if page.heatmap is not None else None
             rgb = composite(windowed(page.decoded), heat, args.opacity, args.colormap)
+            meta = page.decoded.meta
+            rgb = draw_marks(rgb, marks.get(rec.rel_path, ()), (meta.width, meta.height))
             ok, png = cv2.imencode(".png", rgb[..., ::-1])
             if not ok:
                 raise OSError(f"could not encode the heatmap PNG for {rec.rel_path}")
@@ -157,8 +212,12 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
     except OSError as exc:
         raise CliError(f"could not write the CSV ({why_not_written(exc, out)}): {out}") from None
+    summary = agreement_summary(args.folder, names, decided, history, n, n_err)
+    if summary_path is not None:
+        write_summary_json(summary_path, summary)
     print(
-        f"classify: {n} files ({n_err} unreadable) in {time.perf_counter() - t0:.1f} s -> {out}",
+        f"classify: {n} files ({n_err} unreadable) in {time.perf_counter() - t0:.1f} s -> {out}"
+        f"; {summary['summary']}",
         file=sys.stderr,
     )
     if png_failed:

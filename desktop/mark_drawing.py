@@ -100,14 +100,28 @@ def _label(
     font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
     stroke: int,
 ) -> None:
-    """The label beside the point the mark starts from (an arrow's tail, a box's top left)."""
+    """The label beside the point the mark starts from: above a region's top left, beside a
+    text anchor, and behind an arrow's tail (on the side away from its head, off the shaft)."""
+    gap = stroke * 6 + getattr(font, "size", 10) * 0.3
     if m.kind in ("ellipse", "rectangle", "polyline"):
         x, y = min(p[0] for p in pts), min(p[1] for p in pts)
         anchor = "ld"  # above the shape
+    elif m.kind == "arrow" and pts[1][0] >= pts[0][0]:
+        (x, y), anchor = pts[0], "rm"
+        x -= gap
     else:
-        x, y = pts[0]
-        anchor = "lm"
-        x += stroke * 4
+        (x, y), anchor = pts[0], "lm"
+        x += gap
+    size = d.im.size
+    kw = {"font": font, "anchor": anchor, "stroke_width": stroke}
+    x0, y0, x1, y1 = d.textbbox((x, y), m.text, **kw)
+    if m.kind == "arrow" and (x0 < 0 or x1 > size[0]):  # no room behind the tail: above it
+        x, y, anchor = pts[0][0], pts[0][1] - gap, "md"
+        kw["anchor"] = anchor
+        x0, y0, x1, y1 = d.textbbox((x, y), m.text, **kw)
+    # kept inside the image, so a mark near an edge still shows its whole label
+    x += max(0.0, -x0) - max(0.0, x1 - size[0])
+    y += max(0.0, -y0) - max(0.0, y1 - size[1])
     d.text(
         (x, y),
         m.text,
