@@ -27,6 +27,7 @@ from desktop.folder_model import format_probability
 from desktop.mark_drawing import draw_marks
 from desktop.model_card import num
 from desktop.overlay import DEFAULT_COLORMAP, colour_bar, composite
+from desktop.ui.report_agreement import draw_agreement, overridden_first, reviewer_vs_ai
 from export.attention import DEFAULT_MIN_LUNG_SHARE, Attention, describe, flag
 from export.bundle import Manifest
 from export.image_input import windowed
@@ -193,6 +194,7 @@ class ReportWriter:
                 f"AI–reviewer agreement: {agree}/{len(decided)} "
                 f"({agree / len(decided) * 100:.0f} %) of images with a reviewer class",
             )
+            y = self._kappa_line(y, rows)
         y = self._line(
             y + 6,
             "The summary at the end counts the images whose heatmap lay mostly "
@@ -320,6 +322,14 @@ class ReportWriter:
                 color="#b03a00" if flagged else "#333333",
             )
 
+    def _kappa_line(self, y: float, rows: list[ImageResult]) -> float:
+        """Cohen's κ on the cover; the matrix and inter-reader figures are in the summary."""
+        names = self.manifest.class_names
+        k = agreement(reviewer_vs_ai(rows, names), names).kappa
+        if k is None:
+            return y
+        return self._line(y, f"Cohen's {k.text()} (confusion matrix in the summary)")
+
     def _marks_line(self, y: float, marks: Sequence[Annotation]) -> float:
         """What the reviewer marked, in words (the labels are also drawn on the image)."""
         if not marks:
@@ -371,8 +381,6 @@ class ReportWriter:
         self._new_page()
         y = 60.0
         if agreement is not None:
-            from desktop.ui.report_agreement import draw_agreement
-
             y = draw_agreement(self, y, agreement) + 16
         y = header(y)
         for rec in rows:
@@ -420,22 +428,6 @@ class ReportWriter:
     def close(self) -> bool:
         """False when the PDF writer could not finish the file (a full disk, say)."""
         return bool(self.painter.end())
-
-
-def overridden_first(rows: list[ImageResult]) -> list[ImageResult]:
-    """Overridden images first (what the reviewer disputed), each group in folder order."""
-    over = [r for r in rows if r.review is not None and r.review.decision == "override"]
-    ids = {id(r) for r in over}
-    return over + [r for r in rows if id(r) not in ids]
-
-
-def reviewer_vs_ai(rows: Iterable[ImageResult], names: Sequence[str]):
-    """(AI class, decision, reviewer class) of each classified image, for the agreement."""
-    return [
-        (r.predicted(names), r.review.decision if r.review else None,
-         r.review.reviewer_class if r.review else None)
-        for r in rows if r.status == "ok"
-    ]  # fmt: skip
 
 
 def write_report(
