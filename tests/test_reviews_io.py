@@ -245,3 +245,22 @@ def test_coco_regions_keypoints_and_boxes(folder, tmp_path):
     assert json.loads(out.read_text())["annotations"] == coco["annotations"]
     r = cxr("reviews", "export", folder, "--out", out, "--coco")
     assert r.returncode == 2 and "--force" in r.stderr  # never overwritten silently
+
+
+def test_store_import_time_and_one_transaction_per_entry(tmp_path):
+    with ReviewStore.for_folder(tmp_path) as s:
+        s.set_decision("a.png", "agree", reviewer="ann", ai_class="Normal",
+                       at="2026-01-02T03:04:05.000+00:00")  # fmt: skip
+        s.set_note("a.png", "n", reviewer="ann", at="2026-01-02T03:04:06.000+00:00")
+        assert [h[4] for h in s.history("a.png")] == ["2026-01-02T03:04:05.000+00:00"] * 2 + [
+            "2026-01-02T03:04:06.000+00:00"
+        ]
+        assert s.get("a.png").updated_at == "2026-01-02T03:04:06.000+00:00"
+        with pytest.raises(RuntimeError), s.transaction():
+            s.set_note("a.png", "half", reviewer="bob")
+            s.set_annotations("a.png", MARKS, reviewer="bob")
+            raise RuntimeError("the entry failed half-way")
+        assert s.get("a.png").note == "n" and s.annotations("a.png") == []
+        assert len(s.history("a.png")) == 3
+        s.set_note("a.png", "after", reviewer="bob")  # the store still works
+        assert s.get("a.png").note == "after"
