@@ -103,6 +103,7 @@ import sys
 from desktop.review_store import ReviewStore
 store = ReviewStore.for_folder(sys.argv[1])
 i = int(sys.argv[2])
+print("ready", flush=True)  # the kill lands while writing, not while Python starts
 while True:
     store.set_note(f"img{i % 7}.png", f"note {i}", reviewer="writer")
     store.set_decision(f"img{i % 7}.png", "uncertain" if i % 2 else None, reviewer="writer")
@@ -124,6 +125,8 @@ def test_sigkill_never_loses_a_saved_annotation(tmp_path):
             text=True,
             cwd=ROOT,
         )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.05, 0.4))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
