@@ -13,6 +13,7 @@ from desktop.cli_options import add_view_arguments
 from desktop.folder_scan import EXPORT_MARKER
 from export.atomic import atomic_write_bytes
 from export.attention import Attention
+from export.novelty import Novelty
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,6 +60,18 @@ def attention_columns(att: Attention | None, min_lung_share: float) -> list[str]
     return [*shares, "yes" if flag(att, min_lung_share) else "no"]
 
 
+NOVELTY_COLUMNS = ("ood_score", "unlike_training_data", "unlike_reasons")
+
+
+def novelty_columns(novelty: Novelty | None) -> list[str]:
+    """The model's score (empty when the bundle has none), yes/no, and the reasons in words;
+    all empty for a file that was not classified."""
+    if novelty is None:
+        return ["", "", ""]
+    score = "" if novelty.score is None else f"{novelty.score:.4f}"
+    return [score, "yes" if novelty.unlike else "no", "; ".join(novelty.reasons)]
+
+
 def review_columns(r) -> list[str]:
     """decision, reviewer class, reviewer, time, note (empty when not reviewed)."""
     if r is None:
@@ -97,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             "error",
             "predicted",
             *[f"p_{n}" for n in names],
+            *NOVELTY_COLUMNS,
             "model",
             "bundle_sha256",
             "provider",
@@ -130,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
                 rec.error or "",
                 rec.predicted(names) or "",
                 *(probs or [""] * len(names)),
+                *novelty_columns(rec.novelty),
                 manifest.model_name,
                 sha,
                 rec.provider,
