@@ -248,3 +248,26 @@ def test_classify_csv_has_the_verdict_and_honours_invert(mixed_folder, tmp_path)
     assert rows["fixed.png"]["predicted"] == rows["film-0.png"]["predicted"]
     for c in ("COVID-19", "Normal", "Pneumonia"):
         assert rows["fixed.png"][f"p_{c}"] == rows["film-0.png"][f"p_{c}"]
+
+
+@needs_bundle
+def test_evaluate_and_audit_report_the_share_flagged(tmp_path, capsys):
+    import json
+
+    from desktop.cli import main
+    from training.evaluate_cmd import evaluate_bundle
+    from training.phantom_dataset import write_phantoms
+
+    data = tmp_path / "set"
+    write_phantoms(data, 6, size=128, bit_depth=8, seed=5, masks=False, workers=1)
+    one = sorted(data.rglob("*.png"))[0]
+    one.write_bytes(png_bytes((255 - read_image(one).pixels).astype(np.uint8)))
+    ev = evaluate_bundle(str(DEMO_BUNDLE), str(data), workers=1)
+    un = ev["unlike_training_data"]
+    assert (un["n"], un["fraction"]) == (1, round(1 / 6, 4))
+    assert un["examples"][0]["path"] == str(one)
+    out = tmp_path / "audit.json"
+    assert main(["audit", str(DEMO_BUNDLE), str(data), "--json", str(out)]) == 0
+    a = json.loads(out.read_text())
+    assert (a["n_unlike"], a["unlike_fraction"]) == (1, round(1 / 6, 4))
+    assert "unlike the training data: 1 of 6" in capsys.readouterr().out
