@@ -26,7 +26,9 @@ from desktop.review_store import Review, ReviewStore, ReviewStoreError, existing
 from export.attention import Attention
 from export.explain import ATTENTION_METHOD, Heatmap, ImageInput, attention_for
 from export.files import safe_name
+from export.image_checks import inverted as inverted_image
 from export.image_input import DecodedImage, ImageDecodeError, read_image
+from export.novelty import Novelty
 from export.results import Bundle, FileKey, ImageResult
 
 KNOWN_FORMAT = "cxr-review-results"
@@ -49,6 +51,8 @@ class Known:
     attention: Attention | None = None
     cam: np.ndarray | None = None  # model-frame map of ``cam_method`` for the predicted class
     cam_method: str | None = None
+    novelty: Novelty | None = None
+    inverted: bool = False  # computed on the image inverted for the model
 
 
 def write_known(path: Path, model_sha: str, known: dict[str, Known]) -> None:
@@ -67,6 +71,8 @@ def write_known(path: Path, model_sha: str, known: dict[str, Known]) -> None:
                 "attention": None if k.attention is None else k.attention.as_dict(),
                 "cam": None if k.cam is None else np.asarray(k.cam, np.float32).round(5).tolist(),
                 "cam_method": k.cam_method,
+                "novelty": None if k.novelty is None else k.novelty.to_dict(),
+                "inverted": k.inverted,
             }
         )
     doc = {"format": KNOWN_FORMAT, "format_version": 1, "model_sha256": model_sha, "files": rows}
@@ -88,6 +94,7 @@ def read_known(path: str | os.PathLike[str], model_sha: str) -> dict[str, Known]
         try:
             probs = r["probabilities"]
             cam = r.get("cam")
+            nov = r.get("novelty")
             out[str(r["path"])] = Known(
                 FileKey(int(r["size"]), int(r["mtime_ns"])),
                 None if probs is None else np.asarray(probs, np.float32),
@@ -95,6 +102,8 @@ def read_known(path: str | os.PathLike[str], model_sha: str) -> dict[str, Known]
                 Attention.from_dict(r.get("attention")),
                 None if cam is None else np.asarray(cam, np.float32),
                 r.get("cam_method"),
+                None if nov is None else Novelty.from_dict(nov),
+                bool(r.get("inverted", False)),
             )
         except (KeyError, TypeError, ValueError):
             continue  # that file is computed again
@@ -103,21 +112,27 @@ def read_known(path: str | os.PathLike[str], model_sha: str) -> dict[str, Known]
 
 def read_reviews(folder: Path) -> dict[str, Review]:
     """Reviews made in the app, if any; a folder without them is left untouched."""
+    return read_store(folder)[0]
+
+
+def read_store(folder: Path) -> tuple[dict[str, Review], set[str]]:
+    """Reviews and the images inverted for the model, if the app made any; a folder
+    without them is left untouched."""
     path = existing_store(folder)
     if path is None:
-        return {}
+        return {}, set()
     import sqlite3
     import sys
 
     try:
         with ReviewStore(path, read_only=True) as store:
-            return store.all()
+            return store.all(), store.inverted_images()
     except (ReviewStoreError, sqlite3.DatabaseError) as exc:  # never stops a batch run
         print(
             f"warning: reviews left out, their database cannot be read ({exc}): {path}",
             file=sys.stderr,
         )
-        return {}
+        return {}, set()
 
 
 def scan(folder: str | os.PathLike[str], only: set[str] | None = None) -> list[tuple[Path, str]]:
@@ -183,15 +198,21 @@ def run_folder(
     spec = bundle.manifest.input
     lazy = _Lazy(bundle, prefer)
     files = scan(folder, only)
-    reviews = read_reviews(Path(folder))
+    reviews, inverted = read_store(Path(folder))
     keys = [FileKey.of(p) for p, _ in files]
     usable = [
-        _usable(known.get(rel), k, len(bundle.class_names))
+        _usable(known.get(rel), k, len(bundle.class_names), rel in inverted)
         for (_p, rel), k in zip(files, keys, strict=True)
     ]
-    # a file the app could not read is read again (the reason may be gone); results are reused
+    # a file the app could not read is read again (the reason may be gone); results are reused;
+    # a result without its "unlike the training data" verdict is decoded for it
     needs = [
-        keep_images or cam_method is not None or u is None or u.error is not None for u in usable
+        keep_images
+        or cam_method is not None
+        or u is None
+        or u.error is not None
+        or u.novelty is None
+        for u in usable
     ]
     ahead = 4  # decode a few files ahead, never the whole folder: memory stays flat
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -210,28 +231,39 @@ def run_folder(
             if reused:
                 res.set_outcome(u.probabilities, u.error)
                 res.attention = u.attention
+                res.novelty = u.novelty
             elif decoded is None:
                 res.error = err or "could not be read"
-            image = ImageInput.from_decoded(decoded, spec) if decoded is not None else None
+            invert = rel in inverted
+            image = (
+                ImageInput.from_decoded(decoded, spec, invert=invert)
+                if decoded is not None
+                else None
+            )
             if image is not None and res.probabilities is None and res.error is None:
                 from export.image_input import to_model_tensor
 
                 x = to_model_tensor(image.model_gray, spec)[None]
                 res.set_outcome(lazy.classifier.probabilities(x)[0], None)
+            if image is not None and res.probabilities is not None and res.novelty is None:
+                # rule: checks-only verdict until the model-based score joins it
+                # (model_novelty.with_reasons(image.checks))
+                res.novelty = Novelty.not_available(image.checks)
             res.provider = "reused" if reused else lazy.provider
             if cam_method and image is not None and res.probabilities is not None:
                 page.heatmap = _heatmap(lazy, image, res, cam_method, u)
                 res.attention = page.heatmap.attention
             if keep_images or cam_method:
-                page.decoded = decoded
+                page.decoded = inverted_image(decoded) if invert and decoded else decoded
             if progress:
                 progress(k + 1, len(files))
             yield page
 
 
-def _usable(k: Known | None, file: FileKey, n_classes: int) -> Known | None:
-    """A handed-over result applies to this very file version and this model's classes only."""
-    if k is None or k.file != file:
+def _usable(k: Known | None, file: FileKey, n_classes: int, invert: bool) -> Known | None:
+    """A handed-over result applies to this very file version, this model's classes and the
+    image's polarity setting only."""
+    if k is None or k.file != file or k.inverted != invert:
         return None
     if k.probabilities is not None and len(k.probabilities) != n_classes:
         return None

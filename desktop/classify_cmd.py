@@ -17,6 +17,7 @@ from desktop.cli_options import add_view_arguments
 from desktop.folder_scan import EXPORT_MARKER
 from export.atomic import atomic_write_bytes
 from export.attention import Attention
+from export.novelty import Novelty
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,6 +67,18 @@ def attention_columns(att: Attention | None, min_lung_share: float) -> list[str]
     values = (att.lung_share, att.border_share, att.marker_share)
     shares = ["" if v is None else f"{v:.4f}" for v in values]
     return [*shares, "yes" if flag(att, min_lung_share) else "no"]
+
+
+NOVELTY_COLUMNS = ("ood_score", "unlike_training_data", "unlike_reasons")
+
+
+def novelty_columns(novelty: Novelty | None) -> list[str]:
+    """The model's score (empty when the bundle has none), yes/no, and the reasons in words;
+    all empty for a file that was not classified."""
+    if novelty is None:
+        return ["", "", ""]
+    score = "" if novelty.score is None else f"{novelty.score:.4f}"
+    return [score, "yes" if novelty.unlike else "no", "; ".join(novelty.reasons)]
 
 
 def review_columns(r) -> list[str]:
@@ -143,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             "error",
             "predicted",
             *[f"p_{n}" for n in names],
+            *NOVELTY_COLUMNS,
             "model",
             "bundle_sha256",
             "provider",
@@ -183,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
                 rec.error or "",
                 rec.predicted(names) or "",
                 *(probs or [""] * len(names)),
+                *novelty_columns(rec.novelty),
                 manifest.model_name,
                 sha,
                 rec.provider,

@@ -6,7 +6,13 @@ from desktop.review_store import Review
 from export.results import ImageResult
 
 #: filters that exist whatever the model's classes (its class names go after "All")
-FIXED_FILTERS = ("Not reviewed", "Uncertain AI", "Looked outside lungs", "Errors")
+FIXED_FILTERS = (
+    "Not reviewed",
+    "Uncertain AI",
+    "Looked outside lungs",
+    "Unlike training data",
+    "Errors",
+)
 SORTS = ("Name", "Most uncertain first", "Confidence (high first)", "AI class")
 
 
@@ -28,6 +34,48 @@ def format_probability(p: float, digits: int = 1) -> str:
     if p <= 1.0 - hi:
         return f"<{10**-digits:.{digits}f} %" if digits else "<1 %"
     return f"{p * 100:.{digits}f} %"
+
+
+def is_unlike(e: ImageResult) -> bool:
+    """The image is unlike the model's training data (its probabilities mean little)."""
+    return e.novelty is not None and e.novelty.unlike
+
+
+def novelty_status(e: ImageResult) -> str:
+    """The list's short "unlike the training data" column: a warning, "no" when the model's
+    own check found the image familiar, "–" when only the checks that need no model ran."""
+    n = e.novelty
+    if n is None:
+        return ""
+    if n.unlike:
+        return "⚠ yes"
+    return "no" if n.available else "–"
+
+
+def novelty_text(e: ImageResult) -> str:
+    """The verdict in words (tooltips, panel, report)."""
+    n = e.novelty
+    if n is None:
+        return ""
+    score = ""
+    if n.score is not None:
+        thr = "" if n.threshold is None else f" (threshold {n.threshold:.3g})"
+        score = f"model score {n.score:.3g}{thr}"
+    if n.unlike:
+        lines = ["Unlike the training data: the probabilities may mean little.", *n.reasons]
+        return "\n".join(lines + ([score] if score else []))
+    if not n.available:
+        return (
+            "Like the training data as far as the checks that need no model see; "
+            "this bundle has no model-based check"
+        )
+    return f"Like the training data ({score})" if score else "Like the training data"
+
+
+def novelty_summary(entries: list[ImageResult]) -> tuple[int, int]:
+    """(unlike the training data, judged) over the classified images."""
+    judged = [e for e in entries if e.novelty is not None and e.probabilities is not None]
+    return sum(e.novelty.unlike for e in judged), len(judged)
 
 
 def review_status(r: Review | None) -> str:
@@ -73,6 +121,8 @@ def visible_rows(
             return e.confidence is not None and e.confidence < uncertain_below
         if filter_name == "Looked outside lungs":
             return e.flagged(min_lung_share)
+        if filter_name == "Unlike training data":
+            return is_unlike(e)
         if filter_name == "Errors":
             return e.error is not None
         if filter_name == "All":

@@ -21,6 +21,7 @@ import numpy as np
 from desktop.messages import Batch, Classified, KnownAttention, ModelReady
 from export.explain import ATTENTION_METHOD, ImageInput
 from export.image_input import ImageDecodeError, InputSpec, to_model_tensor
+from export.novelty import Novelty
 from export.results import FileKey
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,15 @@ class FolderItem:
     path: Path
     rel_path: str
     file: FileKey
+    invert: bool = False  # the reviewer said the file's polarity is wrong
 
 
-def prepare(path: Path, spec: InputSpec) -> tuple[ImageInput | None, str | None, bool]:
+def prepare(
+    path: Path, spec: InputSpec, invert: bool = False
+) -> tuple[ImageInput | None, str | None, bool]:
     """(image input, error, whether the outcome may be cached)."""
     try:
-        return ImageInput.from_path(path, spec), None, True
+        return ImageInput.from_path(path, spec, invert=invert), None, True
     except ImageDecodeError as exc:
         return None, exc.reason, exc.kind in CACHEABLE_ERRORS
     except Exception as exc:  # a bad file must never stop the folder
@@ -71,18 +75,28 @@ def classify_items(
         todo: list[int] = []
         hits: list[Classified] = []
         for i, it in enumerate(items):
-            got = cache.get(it.rel_path, it.file.size, it.file.mtime_ns, sha) if cache else None
+            f = it.file
+            got = (
+                cache.get_with_novelty(it.rel_path, f.size, f.mtime_ns, sha, invert=it.invert)
+                if cache
+                else None
+            )
             if got is None:
                 todo.append(i)
             else:
-                hits.append(Classified(i, got[0], got[1]))
+                hits.append(Classified(i, got[0], got[1], novelty=got[2]))
         if hits:
             yield Batch(tuple(hits), from_cache=True)
         if cache:
             known = []
             for i, it in enumerate(items):
                 att = cache.get_attention(
-                    it.rel_path, it.file.size, it.file.mtime_ns, sha, ATTENTION_METHOD
+                    it.rel_path,
+                    it.file.size,
+                    it.file.mtime_ns,
+                    sha,
+                    ATTENTION_METHOD,
+                    invert=it.invert,
                 )
                 if att is not None:
                     known.append((i, att))
@@ -101,7 +115,7 @@ def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxr-prep") as pool:
 
         def submit(batch: list[int]):
-            return [pool.submit(prepare, items[i].path, spec) for i in batch]
+            return [pool.submit(prepare, items[i].path, spec, items[i].invert) for i in batch]
 
         pending = submit(batches[0]) if batches else []
         for k, batch in enumerate(batches):
@@ -117,7 +131,11 @@ def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
             if good:
                 x = to_model_tensor(np.stack([g.model_gray for _, g in good]), spec)
                 for (i, image), p in zip(good, clf.probabilities(x), strict=True):
-                    out.append(Classified(i, p, None, image if kept < KEEP_IMAGES else None))
+                    # rule: checks-only verdict until the model-based score joins it
+                    # (model_novelty.with_reasons(image.checks))
+                    novelty = Novelty.not_available(image.checks)
+                    keep_image = image if kept < KEEP_IMAGES else None
+                    out.append(Classified(i, p, None, keep_image, novelty))
                     kept += 1
             if cache:
                 cache.put_many(
@@ -129,6 +147,8 @@ def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
                             sha,
                             c.probabilities,
                             c.error,
+                            c.novelty,
+                            items[c.index].invert,
                         )
                         for c in out
                         if c.index in keep

@@ -15,6 +15,7 @@ from export.attention import Attention
 from export.bundle import Manifest
 from export.explain import Heatmap, ImageInput
 from export.image_input import InputSpec
+from export.novelty import Novelty
 from export.results import FileKey
 
 # ---------------------------------------------------------------- classification worker
@@ -30,12 +31,14 @@ class ModelReady:
 
 @dataclass(frozen=True)
 class Classified:
-    """One file's outcome; ``image`` is kept for the attention pass (None from the cache)."""
+    """One file's outcome; ``image`` is kept for the attention pass (None from the cache);
+    ``novelty``: whether the image is unlike the training data (None when not classified)."""
 
     index: int
     probabilities: np.ndarray | None
     error: str | None
     image: ImageInput | None = None
+    novelty: Novelty | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class HeatmapKey:
     model_sha: str
     class_index: int
     method: str
+    inverted: bool = False  # the reviewer inverted the image for the model
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class AttentionRequest:
     class_index: int
     image: ImageInput | None = None
     spec: InputSpec | None = None  # to decode the file when ``image`` is None
+    invert: bool = False  # the reviewer inverted the image for the model
 
 
 @dataclass(frozen=True)

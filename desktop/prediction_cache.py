@@ -1,7 +1,12 @@
-"""AI results cached per file: (relative path, size, mtime, bundle's ONNX hash) -> probabilities.
+"""AI results cached per file: (relative path, size, mtime, bundle's ONNX hash) -> probabilities
+and the "unlike the training data" verdict.
 
 Reopening a folder shows earlier results at once; a changed file or another
-model misses the cache. Kept beside the reviews (``.cxr-review/``) but in
+model misses the cache. An image the reviewer inverted for the model is another
+input, so its results are kept under their own key (:func:`result_key`) and an
+inverted image never reuses the prediction of the file as stored. A row written
+without a verdict is a miss for :meth:`PredictionCache.get_with_novelty`: the
+verdict is recomputed, never dropped. Kept beside the reviews (``.cxr-review/``) but in
 its own file: losing it costs only recomputation, so it does not need the
 review database's fsync on every write.
 """
@@ -16,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from export.attention import Attention
+from export.novelty import Novelty
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -37,6 +43,13 @@ CREATE TABLE IF NOT EXISTS attention (
     PRIMARY KEY (rel_path, model_sha, method)
 );
 """
+#: columns added after the first release, with their type
+_ADDED_COLUMNS = (("predictions", "novelty", "TEXT"),)
+
+
+def result_key(model_sha: str, invert: bool = False) -> str:
+    """What produced a result: the model, and whether the image was inverted for it."""
+    return f"{model_sha}:inverted" if invert else model_sha
 
 
 class PredictionCache:
@@ -61,6 +74,10 @@ class PredictionCache:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.executescript(_SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("the prediction cache is damaged")
         except BaseException:
@@ -72,45 +89,79 @@ class PredictionCache:
         self._db.close()
 
     def get(
-        self, rel_path: str, size: int, mtime_ns: int, model_sha: str
+        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, *, invert: bool = False
     ) -> tuple[np.ndarray | None, str | None] | None:
+        got = self._row(rel_path, size, mtime_ns, model_sha, invert)
+        return None if got is None else (got[0], got[1])
+
+    def get_with_novelty(
+        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, *, invert: bool = False
+    ) -> tuple[np.ndarray | None, str | None, Novelty | None] | None:
+        """(probabilities, error, verdict); None when not cached, or cached with probabilities
+        but without a verdict (a row from before the verdict existed: computed again)."""
+        got = self._row(rel_path, size, mtime_ns, model_sha, invert)
+        if got is None or (got[0] is not None and got[2] is None):
+            return None
+        return got
+
+    def _row(self, rel_path, size, mtime_ns, model_sha, invert):
         row = self._db.execute(
-            "SELECT probabilities, error FROM predictions WHERE rel_path = ? AND model_sha = ? "
-            "AND size = ? AND mtime_ns = ?",
-            (rel_path, model_sha, size, mtime_ns),
+            "SELECT probabilities, error, novelty FROM predictions WHERE rel_path = ? "
+            "AND model_sha = ? AND size = ? AND mtime_ns = ?",
+            (rel_path, result_key(model_sha, invert), size, mtime_ns),
         ).fetchone()
         if row is None:
             return None
         probs = None if row[0] is None else np.asarray(json.loads(row[0]), np.float32)
-        return probs, row[1]
+        novelty = None
+        if row[2] is not None:
+            try:
+                novelty = Novelty.from_dict(json.loads(row[2]))
+            except (ValueError, TypeError, AttributeError):
+                novelty = None
+        return probs, row[1], novelty
 
-    def put_many(
-        self, rows: list[tuple[str, int, int, str, np.ndarray | None, str | None]]
-    ) -> None:
+    def put_many(self, rows: list[tuple]) -> None:
+        """Rows of (rel_path, size, mtime_ns, model_sha, probabilities, error[, novelty[,
+        invert]])."""
+        values = []
+        for row in rows:
+            rel, size, mtime, sha, p, err, *rest = row
+            novelty = rest[0] if rest else None
+            invert = bool(rest[1]) if len(rest) > 1 else False
+            values.append(
+                (
+                    rel,
+                    size,
+                    mtime,
+                    result_key(sha, invert),
+                    None if p is None else json.dumps([float(v) for v in p]),
+                    err,
+                    None if novelty is None else json.dumps(novelty.to_dict()),
+                )
+            )
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        rel,
-                        size,
-                        mtime,
-                        sha,
-                        None if p is None else json.dumps([float(v) for v in p]),
-                        err,
-                    )
-                    for rel, size, mtime, sha, p, err in rows
-                ],
+                "INSERT OR REPLACE INTO predictions(rel_path, size, mtime_ns, model_sha, "
+                "probabilities, error, novelty) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                values,
             )
 
     def get_attention(
-        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, method: str
+        self,
+        rel_path: str,
+        size: int,
+        mtime_ns: int,
+        model_sha: str,
+        method: str,
+        *,
+        invert: bool = False,
     ) -> Attention | None:
         """Where the predicted class's heatmap lay, if known for this exact file and model."""
         row = self._db.execute(
             "SELECT attention FROM attention WHERE rel_path = ? AND model_sha = ? AND method = ? "
             "AND size = ? AND mtime_ns = ?",
-            (rel_path, model_sha, method, size, mtime_ns),
+            (rel_path, result_key(model_sha, invert), method, size, mtime_ns),
         ).fetchone()
         if row is None:
             return None
@@ -123,10 +174,19 @@ class PredictionCache:
         return Attention.from_dict(value)
 
     def put_attention(
-        self, rel_path: str, size: int, mtime_ns: int, model_sha: str, method: str, att: Attention
+        self,
+        rel_path: str,
+        size: int,
+        mtime_ns: int,
+        model_sha: str,
+        method: str,
+        att: Attention,
+        *,
+        invert: bool = False,
     ) -> None:
+        key = result_key(model_sha, invert)
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO attention VALUES (?, ?, ?, ?, ?, ?)",
-                (rel_path, size, mtime_ns, model_sha, method, json.dumps(att.as_dict())),
+                (rel_path, size, mtime_ns, key, method, json.dumps(att.as_dict())),
             )

@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS marks (
     reviewer TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS image_settings (
+    rel_path TEXT PRIMARY KEY,
+    invert INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -157,7 +161,7 @@ def _salvage(src: Path, dst: sqlite3.Connection) -> int:
         return 0
     n = 0
     try:
-        for table in ("reviews", "history", "marks"):
+        for table in ("reviews", "history", "marks", "image_settings"):
             try:
                 rows = old.execute(f"SELECT * FROM {table}").fetchall()
             except sqlite3.Error:
@@ -341,6 +345,30 @@ class ReviewStore:
                 return {}
             raise
         return {path: marks for path, text in rows if (marks := loads(text))}
+
+    def inverted_images(self) -> set[str]:
+        """Images the reviewer said are stored with inverted polarity: the model and the
+        display see them flipped. Kept apart from the reviews: a setting, not a finding."""
+        try:
+            rows = self._db.execute("SELECT rel_path FROM image_settings WHERE invert").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a store written before the setting, read-only
+                return set()
+            raise
+        return {r[0] for r in rows}
+
+    def set_inverted(self, rel_path: str, invert: bool) -> None:
+        self._transaction_begin()
+        try:
+            self._db.execute(
+                "INSERT INTO image_settings(rel_path, invert) VALUES (?, ?) "
+                "ON CONFLICT(rel_path) DO UPDATE SET invert = excluded.invert",
+                (rel_path, int(bool(invert))),
+            )
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            self._transaction_failed(exc)
+            raise
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

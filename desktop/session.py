@@ -46,6 +46,8 @@ class ReviewSession:
         self._images: dict[int, ImageInput] = {}  # kept by the folder pass for attention
         self.attention_pass = 0  # bumped per folder/model: late results are dropped
         self._attention_failures = 0
+        #: images the reviewer inverted for the model (rel paths, from the review store)
+        self.inverted: set[str] = set()
 
     # ------------------------------------------------------------------ folder and model
 
@@ -70,6 +72,7 @@ class ReviewSession:
         if self.store is not None and self.store is not store:
             self.store.close()
         self.folder, self.store = folder, store
+        self.inverted = store.inverted_images()
         self.entries = []
         for p in files:
             rel = safe_name(p.relative_to(folder).as_posix())
@@ -85,11 +88,14 @@ class ReviewSession:
 
     def _forget_results(self) -> None:
         for e in self.entries:
-            e.probabilities, e.error, e.attention = None, None, None
+            e.probabilities, e.error, e.attention, e.novelty = None, None, None, None
         self._images.clear()
 
     def folder_items(self) -> list[FolderItem]:
-        return [FolderItem(e.path, e.rel_path, e.key or FileKey.of(e.path)) for e in self.entries]
+        return [
+            FolderItem(e.path, e.rel_path, e.key or FileKey.of(e.path), e.rel_path in self.inverted)
+            for e in self.entries
+        ]
 
     def start_classification(self) -> None:
         self._forget_results()
@@ -110,6 +116,7 @@ class ReviewSession:
             self.cached_hits += len(msg.items)
         for c in msg.items:
             self.entries[c.index].set_outcome(c.probabilities, c.error)
+            self.entries[c.index].novelty = c.novelty
             if c.image is not None:
                 self._images[c.index] = c.image
         return [c.index for c in msg.items]
@@ -140,6 +147,7 @@ class ReviewSession:
                 int(e.predicted_index),
                 self._images.get(i),
                 self.manifest.input,
+                e.rel_path in self.inverted,
             )
             for i, e in enumerate(self.entries)
             if e.probabilities is not None and e.attention is None
@@ -229,6 +237,22 @@ class ReviewSession:
         from desktop.folder_model import review_status
 
         return f"Saved: {e.rel_path} {review_status(e.review)}"
+
+    def set_inverted(self, i: int, invert: bool) -> str:
+        """Remember that entry ``i``'s file has inverted polarity (or not); the model and the
+        display then see it flipped. Returns the status line. Its results must be computed
+        again: an inverted image is another input."""
+        if self.store is None or i >= len(self.entries):
+            return "No folder is open."
+        rel = self.entries[i].rel_path
+        try:
+            self.store.set_inverted(rel, invert)
+        except Exception as exc:
+            return f"Could not save the setting: {exc}"
+        (self.inverted.add if invert else self.inverted.discard)(rel)
+        if invert:
+            return f"{rel}: inverted for the model and the display"
+        return f"{rel}: shown and classified as stored"
 
     def saved_note(self, i: int) -> str:
         e = self.entries[i]

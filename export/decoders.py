@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from export.image_checks import colour_chroma
 from export.image_input import (
     _LUMA,
     DICOM_DISPLAY_TAGS,
@@ -108,7 +109,7 @@ def decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
     if png is not None:
         bit_depth = png[2]
     photometric = "MONOCHROME2"
-    channels = 1
+    channels, chroma = 1, 0.0
     if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
         arr = np.asarray(img)
         gray = arr.astype(np.float32)
@@ -117,6 +118,7 @@ def decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
         has_alpha = mode != "P" or "transparency" in img.info
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
         gray = rgba[..., :3] @ _LUMA
+        chroma = colour_chroma(rgba, 255.0)
         channels = 4 if has_alpha else 3
         if has_alpha:
             gray *= rgba[..., 3] / 255.0  # transparent means "no data": composite onto black
@@ -127,6 +129,7 @@ def decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
             gray = np.ascontiguousarray(rgb[..., 0])
         else:
             gray = rgb @ _LUMA
+            chroma = colour_chroma(rgb, 255.0)
         channels = 3
     if mode == "1":
         nominal = (0.0, 1.0)
@@ -145,6 +148,7 @@ def decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
         source_format=fmt,
         channels=channels,
         frames=frames,
+        chroma=chroma,
     )
     return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
 
@@ -157,12 +161,14 @@ def _decode_png16_colour(data: bytes, png: tuple[int, int, int, int]) -> Decoded
     if arr is None:
         raise ImageDecodeError("PNG file is damaged or truncated", "truncated")
     arr = arr.astype(np.float32)
+    chroma = 0.0
     if arr.ndim == 2:
         gray, channels = arr, 1
     else:
         channels = arr.shape[2]
         bgr = arr[..., :3] if channels >= 3 else np.repeat(arr[..., :1], 3, axis=2)
         gray = bgr @ _LUMA[::-1].copy()
+        chroma = colour_chroma(bgr, 65535.0)
         if channels in (2, 4):
             gray *= arr[..., -1] / 65535.0
     meta = ImageMeta(
@@ -172,6 +178,7 @@ def _decode_png16_colour(data: bytes, png: tuple[int, int, int, int]) -> Decoded
         photometric="RGB",
         source_format="png",
         channels=int(channels),
+        chroma=chroma,
     )
     return DecodedImage(np.ascontiguousarray(gray), meta, (0.0, 65535.0))
 
@@ -221,13 +228,14 @@ def decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
         arr = arr[0]
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
-    channels = 1
+    channels, chroma = 1, 0.0
     if photometric == "PALETTE COLOR":
         arr = apply_color_lut(arr, ds)
     if arr.ndim == 3:  # RGB / YBR (pydicom converts YBR to RGB)
         channels = arr.shape[2]
         gray = arr[..., :3].astype(np.float32) @ _LUMA
         nominal = (0.0, float(2**bits - 1))
+        chroma = colour_chroma(arr, nominal[1])
     else:
         gray = apply_modality_lut(arr, ds).astype(np.float32)  # Rescale Slope/Intercept or LUT
         lo_stored = 0.0
@@ -254,6 +262,7 @@ def decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
         channels=channels,
         frames=frames,
         tags=_dicom_tags(ds),
+        chroma=chroma,
     )
     return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
 

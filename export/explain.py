@@ -33,26 +33,39 @@ class ImageInput:
     image-input contract); ``analysis`` the windowed image at
     :data:`export.attention.ANALYSIS_SIDE` on its long side, quantised to
     uint8 as the lung and text detectors quantise it. About 100 KB, against
-    megabytes for the decoded film.
+    megabytes for the decoded film. ``checks``: the reasons of the checks that
+    need no model (:mod:`export.image_checks`), computed here because this is
+    the one place every decode passes. ``inverted``: the reviewer said the file's
+    polarity is wrong, so the pixels were flipped before anything else saw them.
     """
 
     model_gray: np.ndarray
     analysis: np.ndarray
     height: int
     width: int
+    checks: tuple[str, ...] = ()
+    inverted: bool = False
 
     @classmethod
-    def from_decoded(cls, decoded: DecodedImage, spec: InputSpec) -> ImageInput:
+    def from_decoded(
+        cls, decoded: DecodedImage, spec: InputSpec, *, invert: bool = False
+    ) -> ImageInput:
         from export.attention import analysis_image
+        from export.image_checks import image_reasons, inverted
 
+        if invert:
+            decoded = inverted(decoded)
         image01 = windowed(decoded, spec)
         analysis = analysis_image(decoded, spec, image01=image01)
         gray = model_gray(decoded, spec, image01=image01)
-        return cls(gray, analysis, decoded.meta.height, decoded.meta.width)
+        checks = image_reasons(decoded.meta, analysis)
+        return cls(gray, analysis, decoded.meta.height, decoded.meta.width, checks, invert)
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], spec: InputSpec) -> ImageInput:
-        return cls.from_decoded(read_image(path), spec)
+    def from_path(
+        cls, path: str | os.PathLike[str], spec: InputSpec, *, invert: bool = False
+    ) -> ImageInput:
+        return cls.from_decoded(read_image(path), spec, invert=invert)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -85,6 +85,8 @@ class ImageMeta:
     #: a few header values worth showing beside the image (DICOM: ids, date, view,
     #: modality); display only, so they take no part in comparing two metas
     tags: dict[str, str] = field(default_factory=dict, compare=False)
+    #: how coloured an RGB file is (:func:`export.image_checks.colour_chroma`); 0 for grey
+    chroma: float = field(default=0.0, compare=False)
 
 
 #: (DICOM keyword, label) of the header values kept in ``ImageMeta.tags``, in display order

@@ -164,6 +164,7 @@ def test_filters_follow_the_class_names():
         "Not reviewed",
         "Uncertain AI",
         "Looked outside lungs",
+        "Unlike training data",
         "Errors",
     )
     assert "COVID-19" not in filter_names(names)
@@ -188,6 +189,7 @@ def test_filters_follow_the_class_names():
         "Not reviewed",
         "Uncertain AI",
         "Looked outside lungs",
+        "Unlike training data",
         "Errors",
     )
 

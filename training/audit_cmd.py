@@ -86,6 +86,16 @@ def _mean(values: list[float]) -> float | None:
     return round(float(np.mean(vals)), 4) if vals else None
 
 
+def unlike_columns(decoded, spec) -> dict[str, Any]:
+    """Whether the image is unlike the training data, with the reasons in words."""
+    from export.attention import analysis_image
+    from export.image_checks import image_reasons
+
+    # rule: the checks that need no model only, until the bundle's own score joins them
+    reasons = image_reasons(decoded.meta, analysis_image(decoded, spec))
+    return {"unlike_training_data": bool(reasons), "unlike_reasons": "; ".join(reasons)}
+
+
 def audit(
     bundle: str, data: str, *, method: str = "gradcam", masks: str = "estimated",
     min_lung_share: float | None = None, limit: int | None = None,
@@ -165,6 +175,7 @@ def audit(
                 **_rounded(att.as_dict()),
                 "flagged": res.flagged(threshold),
                 "markers_present": bool(_mk.any()),
+                **unlike_columns(decoded, m.input),
             }
             if ds_lungs is not None:
                 est = A.estimate_lungs(A.analysis_image(decoded, m.input)) if use_ds else lungs
@@ -184,6 +195,7 @@ def audit(
     lesion_rows = [r for r in rows if "pointing_hit" in r]
     marker_rows = [r for r in rows if r["markers_present"]]
     flagged = [r for r in rows if r["flagged"]]
+    unlike = [r for r in rows if r["unlike_training_data"]]
     out: dict[str, Any] = {
         "accuracy": round(sum(r["label"] == r["predicted"] for r in rows) / len(rows), 4),
         "lung_share_mean": _mean([r["lung_share"] for r in rows]),
@@ -196,6 +208,8 @@ def audit(
         "border_share_mean": _mean([r["border_share"] for r in rows]),
         "n_images": len(rows),
         "n_flagged": len(flagged),
+        "unlike_fraction": round(len(unlike) / len(rows), 4),
+        "n_unlike": len(unlike),
         "n_with_markers": len(marker_rows),
         "n_lesion_images": len(lesion_rows),
         "n_no_lung_field": sum(not r["lung_field_found"] for r in rows),
@@ -226,6 +240,8 @@ def audit(
             "pointing_game": "true-class CAM maximum within 15/224 of the side of the lesion "
             "mask; lesion images only",
             "lesion_energy_share": "share of the true-class CAM energy inside the lesion mask",
+            "unlike_fraction": "share of images unlike the training data (checks that need "
+            "no model: colour, not a radiograph, DICOM header, inverted polarity)",
         },
     }
     return out, rows
@@ -260,5 +276,9 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(Path(args.csv_out), buf.getvalue().encode("utf-8"))
     summary = ", ".join(f"{k} {result[k]}" for k in KEYS if result[k] is not None)
     print(f"audit of {result['n_images']} images in {result['seconds']} s: {summary}")
+    print(
+        f"unlike the training data: {result['n_unlike']} of {result['n_images']} "
+        f"({result['unlike_fraction']:.1%})"
+    )
     print(f"wrote {args.json_out}")
     return 0

@@ -30,6 +30,54 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="decode processes")
 
 
+def checked_chunk(
+    args: tuple[list[str], dict[str, Any], str | None],
+) -> list[tuple[Any, str, tuple[str, ...]]]:
+    """``training.cache.decode_chunk`` plus the reasons of the checks that need no model, from
+    the same decode (the model input comes from :class:`export.explain.ImageInput`, the one
+    image-input contract)."""
+    from export.explain import ImageInput
+    from export.image_input import ImageDecodeError, InputSpec, from_array, read_image
+    from training.cache import _NPY
+    from training.data_sources import open_npy
+
+    sources, spec_d, npy = args
+    spec = InputSpec.from_dict(spec_d)
+    out: list[tuple[Any, str, tuple[str, ...]]] = []
+    for src in sources:
+        try:
+            if src.startswith("npy:"):
+                if npy is None:
+                    raise ImageDecodeError("NumPy sample without its array file", "unreadable")
+                arr = _NPY.get(npy)
+                if arr is None:
+                    arr = _NPY[npy] = open_npy(Path(npy))
+                decoded = from_array(np.asarray(arr[int(src[4:])]))
+            else:
+                decoded = read_image(src)
+            image = ImageInput.from_decoded(decoded, spec)
+            out.append((image.model_gray, "", image.checks))
+        except ImageDecodeError as exc:
+            out.append((None, exc.reason, ()))
+        except Exception as exc:  # a bad file must never stop the data set
+            out.append((None, f"{type(exc).__name__}: {exc}", ()))
+    return out
+
+
+def unlike_summary(reasons: list[tuple[str, tuple[str, ...]]]) -> dict[str, Any]:
+    """The share of images unlike the training data, from (path, reasons) of every image read,
+    with a few examples."""
+    flagged = [(p, r) for p, r in reasons if r]
+    n = len(reasons)
+    return {
+        "n": len(flagged),
+        "fraction": round(len(flagged) / n, 4) if n else None,
+        "examples": [{"path": p, "reasons": list(r)} for p, r in flagged[:20]],
+        # rule: the checks that need no model only, until the bundle's own score joins them
+        "model_based": False,
+    }
+
+
 def evaluate_bundle(
     bundle: str, data: str, *, split: str = "all", class_map: str | None = None,
     batch_size: int = 32, provider: str = "auto", workers: int | None = None,
@@ -37,7 +85,6 @@ def evaluate_bundle(
 ) -> dict[str, Any]:  # fmt: skip
     from export.image_input import to_model_tensor
     from export.onnx_runtime import OnnxClassifier
-    from training.cache import decode_chunk
     from training.data_sources import DataError, load_dataset, parse_class_map
     from training.evaluation import evaluate_logits
 
@@ -58,19 +105,21 @@ def evaluate_bundle(
     ]
     t0 = time.perf_counter()
     logits, labels, skipped = [], [], []
+    unlike: list[tuple[str, tuple[str, ...]]] = []
     n_workers = max(1, min(workers or os.cpu_count() or 1, 32))
     pool = ProcessPoolExecutor(n_workers) if n_workers > 1 and len(jobs) > 1 else None
     try:
-        results = pool.map(decode_chunk, jobs) if pool else map(decode_chunk, jobs)
+        results = pool.map(checked_chunk, jobs) if pool else map(checked_chunk, jobs)
         done = 0
         for batch in results:
             grays, ys = [], []
-            for arr, err in batch:
+            for arr, err, checks in batch:
                 s = samples[done]
                 done += 1
                 if arr is None:
                     skipped.append({"path": s.source, "error": err})
                     continue
+                unlike.append((s.source, checks))
                 grays.append(arr)
                 ys.append(index[s.label])
             if grays:
@@ -93,6 +142,7 @@ def evaluate_bundle(
         split=split,
         provider=clf.provider,
         skipped=skipped,
+        unlike_training_data=unlike_summary(unlike),
         seconds=round(time.perf_counter() - t0, 2),
     )
     return metrics
@@ -111,6 +161,11 @@ def run(args: argparse.Namespace) -> int:
         f"evaluate: accuracy {metrics['accuracy']:.4f} on {metrics['n']} images "
         f"(macro F1 {metrics['macro']['f1']:.4f}, macro AUC {metrics['macro']['roc_auc']:.4f}, "
         f"ECE {cal['ece_after']:.4f}; {len(metrics['skipped'])} unreadable; {metrics['provider']})"
+    )
+    un = metrics["unlike_training_data"]
+    print(
+        f"evaluate: unlike the training data: {un['n']} of {metrics['n']} images "
+        f"({(un['fraction'] or 0.0):.1%})"
     )
     if args.json_out:
         Path(args.json_out).write_text(

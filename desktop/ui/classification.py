@@ -37,6 +37,15 @@ class ClassificationController(QObject):
         self._worker = worker
         worker.start()
 
+    def set_inverted(self, i: int, invert: bool) -> str:
+        """The reviewer says image ``i`` is (not) inverted: remembered, and the folder pass
+        runs again (every other image comes from the cache; this one is another input, so
+        it is classified afresh). Returns the status line."""
+        text = self.session.set_inverted(i, invert)
+        if self.session.bundle is not None:
+            self.start()
+        return text
+
     def stop(self) -> None:
         """Abort the running pass and release what its generator holds.
 

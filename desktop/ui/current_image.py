@@ -16,14 +16,16 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from desktop.folder_model import format_probability
+from desktop.folder_model import format_probability, is_unlike
 from desktop.session import ReviewSession
 from desktop.ui.image_view import ImageView
+from desktop.ui.layout import novelty_bar
 from desktop.ui.side_panel import SidePanel
 from desktop.view_state import ViewState
 from desktop.viewer_info import PixelSource, window_title
 from export.attention import describe, flag
 from export.explain import Heatmap, ImageInput
+from export.image_checks import inverted
 from export.image_input import (
     DecodedImage,
     ImageDecodeError,
@@ -73,10 +75,14 @@ class CurrentImage(QObject):
         self.warning.setSizePolicy(keep)
         self.warning.setMinimumHeight(2 * self.warning.fontMetrics().lineSpacing() + 8)
         self.view.cleared.connect(lambda: self._set_warning(None))
+        #: "unlike the training data", with its reasons: above the attention warning
+        self.novelty_bar = novelty_bar()
+        self.view.cleared.connect(lambda: self._set_novelty(None))
         self.widget = QWidget()
         lay = QVBoxLayout(self.widget)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
+        lay.addWidget(self.novelty_bar)
         lay.addWidget(self.warning)
         lay.addWidget(self.view, 1)
         self._list_measure = False  # the heatmap shown is the list's measure
@@ -99,6 +105,7 @@ class CurrentImage(QObject):
         """Decode entry ``i`` for display; answers for an earlier ``load`` are dropped."""
         self._gen += 1
         gen, path = self._gen, self.session.entries[i].path
+        invert = self.session.entries[i].rel_path in self.session.inverted
         self.index, self.decoded, self.input = None, None, None
         self._list_measure = False
         self.view.clear_overlay()
@@ -110,6 +117,8 @@ class CurrentImage(QObject):
                 return
             try:
                 decoded = read_image(path)
+                if invert:  # as the model sees it: the reviewer said the file is inverted
+                    decoded = inverted(decoded)
                 inp = kept or (ImageInput.from_decoded(decoded, spec) if spec else None)
                 limits = display_limits(decoded)
                 image01 = windowed(decoded, limits=limits)
@@ -151,9 +160,10 @@ class CurrentImage(QObject):
         self.update_warning(None)
         m = decoded.meta
         k, n = self.position(i)
+        flipped = ", inverted for the model" if e.rel_path in self.session.inverted else ""
         self.message.emit(
             f"{e.rel_path} — {m.width}×{m.height}, {m.bit_depth}-bit "
-            f"{m.source_format.upper()} {m.photometric}   [{k}/{n}]"
+            f"{m.source_format.upper()} {m.photometric}{flipped}   [{k}/{n}]"
         )
         if inp is None:
             self.prepare_input()
@@ -217,6 +227,7 @@ class CurrentImage(QObject):
         whatever heatmap is shown, so list, image and report agree."""
         i = self.session.current
         e = self.session.entries[i] if i is not None and i < len(self.session.entries) else None
+        self._set_novelty(e if e is not None and self.index == i else None)
         t = self.state.min_lung_share
         if side is not None and e is not None and e.attention is not None and self._list_measure:
             side.show_attention(describe(e.attention, t), flag(e.attention, t))
@@ -228,6 +239,19 @@ class CurrentImage(QObject):
             f"⚠ The model {text[0].lower()}{text[1:]} (Grad-CAM of its class). "
             "Its result may rest on text, borders or devices rather than the lungs."
         )
+
+    def _set_novelty(self, e) -> None:
+        """The bar says why the image is unlike the training data; the prediction is
+        unchanged and shown beside it."""
+        if e is None or not is_unlike(e):
+            self.novelty_bar.setVisible(False)
+            return
+        reasons = "; ".join(e.novelty.reasons)
+        self.novelty_bar.setText(
+            f"⚠ Unlike the model's training data: {reasons}. "
+            "Its probabilities may mean little for this image."
+        )
+        self.novelty_bar.setVisible(True)
 
     def _set_warning(self, text: str | None) -> None:
         self.warning.setText(text or "")

@@ -68,6 +68,8 @@ class ExportController(QObject):
                 att,  # a check that failed in the app is tried again
                 cam,
                 cam_method if cam is not None else None,
+                e.novelty,
+                e.rel_path in self.session.inverted,
             )
         return out
 

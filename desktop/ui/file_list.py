@@ -49,7 +49,7 @@ class FileList(QObject):
         t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = t.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, width in ((1, 80), (2, 48), (3, 54), (4, 80)):
+        for c, width in ((1, 80), (2, 48), (3, 54), (4, 54), (5, 80)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(c, width)
         t.setMinimumWidth(300)

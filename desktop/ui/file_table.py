@@ -9,11 +9,21 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
-from desktop.folder_model import format_probability, review_status
+from desktop.folder_model import (
+    format_probability,
+    is_unlike,
+    novelty_status,
+    novelty_text,
+    review_status,
+)
 from export.attention import describe
 from export.results import ImageResult
 
-HEADERS = ("File", "AI", "p", "Lungs", "Review")
+HEADERS = ("File", "AI", "p", "Lungs", "Unlike", "Review")
+#: the column saying whether the image is unlike the model's training data
+UNLIKE_COLUMN = 4
+#: a probability of an image unlike the training data: shown, greyed (it may mean little)
+GREY = QColor("#8a8a8a")
 LOW = QColor("#b07800")
 ERR = QColor("#c0392b")
 WARN_BG = QColor("#ffe2a8")
@@ -74,6 +84,8 @@ class FileTableModel(QAbstractTableModel):
                 return "" if conf is None else format_probability(conf, 0)
             if col == 3:
                 return self._lung_text(e)
+            if col == UNLIKE_COLUMN:
+                return novelty_status(e)
             return review_status(e.review)
         if role == Qt.ItemDataRole.FontRole and self.rows[index.row()] == self.current:
             bold = QFont()
@@ -82,12 +94,19 @@ class FileTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.error:
                 return ERR
+            if is_unlike(e) and col in (1, 2):
+                return GREY
             if conf is not None and conf < self.uncertain_below and col in (1, 2):
                 return LOW
             if col == 3 and e.flagged(self.min_lung_share):
                 return ERR
-        if role == Qt.ItemDataRole.BackgroundRole and col == 3 and e.flagged(self.min_lung_share):
-            return WARN_BG
+            if col == UNLIKE_COLUMN and is_unlike(e):
+                return ERR
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if col == 3 and e.flagged(self.min_lung_share):
+                return WARN_BG
+            if col == UNLIKE_COLUMN and is_unlike(e):
+                return WARN_BG
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(e, col)
         return None
@@ -101,6 +120,8 @@ class FileTableModel(QAbstractTableModel):
             note = e.error
         elif col == 3 and e.attention is not None:
             note = describe(e.attention, self.min_lung_share)
+        elif col == UNLIKE_COLUMN or (col in (1, 2) and is_unlike(e)):
+            note = novelty_text(e)
         elif conf is not None and conf < self.uncertain_below:
             note = "low AI confidence"
         return f"{e.rel_path}\n{note}" if note else e.rel_path

@@ -50,7 +50,10 @@ class HeatmapController(QObject):
         if e.probabilities is None:
             return None
         cls = e.predicted_index if class_choice is None else int(class_choice)
-        return HeatmapKey(e.rel_path, e.key or FileKey.of(e.path), s.model_sha, cls, method)
+        inverted = e.rel_path in s.inverted
+        return HeatmapKey(
+            e.rel_path, e.key or FileKey.of(e.path), s.model_sha, cls, method, inverted
+        )
 
     def request(self, i: int, image: ImageInput, class_choice: int | None, method: str) -> None:
         """Show the cached heatmap at once, or ask the Grad-CAM thread (latest request wins)."""
@@ -148,6 +151,7 @@ class HeatmapController(QObject):
                 done.request.model_sha,
                 ATTENTION_METHOD,
                 done.attention,
+                invert=done.request.invert,
             )
         except Exception as exc:  # a cache is worth a retry next time, never an error dialog
             log.warning("attention not cached: %s", exc)

@@ -75,6 +75,17 @@ def show_model(label: QLabel, m: Manifest) -> None:
     )
 
 
+def novelty_bar() -> QLabel:
+    """The "unlike the training data" bar above the image: the attention warning's look in
+    another colour, hidden until an image needs it."""
+    bar = QLabel("")
+    bar.setObjectName("novelty_bar")
+    bar.setWordWrap(True)
+    bar.setStyleSheet("background: #e8743b; color: #1a1a1a; font-weight: 600; padding: 4px 8px;")
+    bar.setVisible(False)
+    return bar
+
+
 class _Notice(QLabel):
     """Stays until clicked away or replaced: where reviews are kept is not a passing message."""
 
@@ -103,7 +114,12 @@ class StatusWidgets:
             "Images whose predicted-class Grad-CAM lies mostly outside the lung field "
             "(Settings ▸ Attention threshold); checked in the background after classification"
         )
-        for w in (self.progress, self.attention, self.provider):
+        self.novelty = QLabel("")
+        self.novelty.setToolTip(
+            "Images unlike the model's training data (its probabilities mean little there): "
+            "the bundle's own check where it has one, and checks that need no model"
+        )
+        for w in (self.progress, self.novelty, self.attention, self.provider):
             bar.addPermanentWidget(w)
 
     def show_progress(self, done: int, total: int, running: bool) -> None:
@@ -120,6 +136,12 @@ class StatusWidgets:
         self.attention.setText(text)
         self.attention.setStyleSheet(
             "background: #ffb000; color: #1a1a1a; padding: 0 4px;" if flagged else ""
+        )
+
+    def show_novelty(self, unlike: int, judged: int) -> None:
+        self.novelty.setText(f"Unlike training data: {unlike} of {judged}" if judged else "")
+        self.novelty.setStyleSheet(
+            "background: #e8743b; color: #1a1a1a; padding: 0 4px;" if unlike else ""
         )
 
     def show_notice(self, text: str | None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import QMainWindow, QPushButton
 
+from desktop.folder_model import novelty_summary
 from desktop.review_store import default_reviewer
 from desktop.session import ReviewSession
 from desktop.ui.bundle_check import BundleCheck
@@ -211,6 +212,7 @@ class MainWindow(QMainWindow):
         cur = self.session.current
         if cur is not None and cur in indices:
             self.reviews.show(cur)
+            self.image.update_warning(None)  # the "unlike the training data" bar
             self._request_heatmap()
 
     def _bundle_refused(self, text: str) -> None:
@@ -285,6 +287,7 @@ class MainWindow(QMainWindow):
 
     def update_attention_summary(self) -> None:
         self.status.show_attention(*self.session.attention_summary(self.state.min_lung_share))
+        self.status.show_novelty(*novelty_summary(self.session.entries))
 
     def _set_opacity(self, fraction: float) -> None:
         self._set_state(opacity=fraction)

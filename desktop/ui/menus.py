@@ -43,6 +43,7 @@ SHORTCUT_HELP = (
     "  H: on/off     +/−: opacity     G: lung field and text outlines\n"
     "View\n"
     "  F: fit     Ctrl+1: 1:1 pixels     I: invert     W: auto window     Shift+W: reset window\n"
+    "  Shift+I: this file is stored inverted: invert it for the model too (remembered)\n"
     "  O: DICOM header tags on/off\n"
     "  right-drag on the image: window / level\n"
     "Files\n"
@@ -86,6 +87,7 @@ class MenuController(QObject):
         key("I", view.toggle_invert)
         key("W", view.auto_window)
         key("Shift+W", view.reset_window)
+        key("Shift+I", self.toggle_model_invert)
         key("O", view.toggle_tags)
 
     def _menus(self) -> None:
@@ -108,6 +110,9 @@ class MenuController(QObject):
         view.addAction("Invert (I)", w.view.toggle_invert)
         view.addAction("Auto window (W)", w.view.auto_window)
         view.addAction("DICOM header tags (O)", w.view.toggle_tags)
+        view.addAction(
+            "Image is inverted: invert it for the model too (Shift+I)", self.toggle_model_invert
+        )
         presets = view.addMenu("Window presets")
         for label, centre, width in WINDOW_PRESETS:
             presets.addAction(label, lambda c=centre, wd=width: w.view.set_window(c, wd))
@@ -133,6 +138,18 @@ class MenuController(QObject):
         help_menu.addAction("Model card…", self.show_model_card)
         help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
         self.rebuild_recent()
+
+    def toggle_model_invert(self) -> None:
+        """The file's polarity is wrong (bright lungs): flip it for the model and the display,
+        remembered per image; pressed again, it is used as stored."""
+        w = self.w
+        i = w.session.current
+        if i is None:
+            return
+        on = w.session.entries[i].rel_path not in w.session.inverted
+        text = w.classifier.set_inverted(i, on)
+        w.image.load(i)
+        w.statusBar().showMessage(text)
 
     # ------------------------------------------------------------------ settings
 

@@ -71,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if not first:
         raise CliError(f"no images in {args.folder}")
     progress = throttled_progress("report: pages")
-    known.update({r.rel_path: _as_known(r, known.get(r.rel_path)) for r in first})
+    from desktop.batch import read_store
+
+    inverted = read_store(Path(args.folder))[1]
+    known.update(
+        {r.rel_path: _as_known(r, known.get(r.rel_path), r.rel_path in inverted) for r in first}
+    )
     pages = run_folder(
         args.folder,
         bundle,
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _as_known(result, before):
+def _as_known(result, before, inverted: bool = False):
     """A first-pass result as known for the page pass (keeping the app's CAM, if any)."""
     from desktop.batch import Known
     from export.results import FileKey
@@ -130,4 +135,6 @@ def _as_known(result, before):
         result.attention,
         cam,
         method,
+        result.novelty,
+        inverted,
     )

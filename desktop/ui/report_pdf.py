@@ -275,9 +275,15 @@ class ReportWriter:
             self._line(y, f"Not classified: {rec.error or 'no result'}", 10, color="#b00020")
             return
         best = int(np.argmax(probs))
+        unlike = rec.novelty is not None and rec.novelty.unlike
         y = self._line(
-            y, f"AI: {names[best]}  ({format_probability(float(probs[best]))})", 12, bold=True
+            y,
+            f"{'⚠ ' if unlike else ''}AI: {names[best]}  ({format_probability(float(probs[best]))})",
+            12,
+            bold=True,
+            color="#777777" if unlike else "#000000",
         )
+        y = self.novelty_lines(y, rec)
         for n, p in zip(names, probs, strict=True):
             self._text(QRectF(0, y, 220, 24), n, 9)
             full = self.w * 0.45
@@ -337,6 +343,49 @@ class ReportWriter:
         parts = [m.kind + (f" “{m.text}”" if m.text else "") for m in marks]
         return self._line(y, f"Marks ({len(marks)}): " + ", ".join(parts), 9)
 
+    def novelty_lines(self, y: float, rec: ImageResult) -> float:
+        """Whether the image is unlike the training data, with every reason; the probabilities
+        above are left as the model gave them."""
+        n = rec.novelty
+        if n is None:
+            return y
+        if n.unlike:
+            y = self._line(
+                y,
+                "⚠ Unlike the model's training data: these probabilities may mean little.",
+                10,
+                bold=True,
+                color="#b03a00",
+            )
+            for reason in n.reasons:
+                y = self._line(y, f"• {reason}", 9, color="#b03a00")
+        if n.score is not None:
+            thr = "" if n.threshold is None else f", threshold {n.threshold:.3g}"
+            y = self._line(y, f"Unlike-training-data score {n.score:.3g}{thr}", 8, color="#333333")
+        elif not n.unlike:
+            y = self._line(
+                y,
+                "Unlike training data: no sign from the checks that need no model "
+                "(this bundle has no model-based check)",
+                8,
+                color="#333333",
+            )
+        return y + 4
+
+    def novelty_header(self, y: float, rows: list[ImageResult]) -> float:
+        """The summary's count of images unlike the training data."""
+        judged = [r for r in rows if r.novelty is not None and r.probabilities is not None]
+        if not judged:
+            return y
+        n = sum(r.novelty.unlike for r in judged)
+        return self._line(
+            y,
+            f"Unlike the training data: {n} of {len(judged)} images (marked ⚠ in the AI column)",
+            9,
+            bold=bool(n),
+            color="#b03a00" if n else "#333333",
+        )
+
     def summary(
         self,
         rows: list[ImageResult],
@@ -372,6 +421,7 @@ class ReportWriter:
                     bold=bool(n_flag),
                     color="#b03a00" if n_flag else "#333333",
                 )
+            y = self.novelty_header(y, rows)
             x = 0.0
             for name, frac in cols:
                 self._text(QRectF(x, y, self.w * frac, row_h), name, 8, bold=True)
@@ -410,9 +460,10 @@ class ReportWriter:
                 if att is None or not att.judged
                 else (f"{'⚠ ' if flag(att, min_lung_share) else ''}{att.lung_share:.0%}")
             )
+            unlike = "⚠ " if rec.novelty is not None and rec.novelty.unlike else ""
             cells = [
                 rec.rel_path,
-                rec.predicted(names) if rec.status == "ok" else "error",
+                unlike + rec.predicted(names) if rec.status == "ok" else "error",
                 p,
                 lung,
                 review,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.folder_model import review_summary
+from desktop.folder_model import is_unlike, review_summary
 from desktop.session import ReviewSession
 from desktop.ui.side_panel import SidePanel
 
@@ -52,7 +52,9 @@ class ReviewController(QObject):
         self.panel.note.setEnabled(True)
         s = self.session
         e = s.entries[i]
-        self.panel.show_probabilities(s.class_names, e.probabilities, self.uncertain_below)
+        self.panel.show_probabilities(
+            s.class_names, e.probabilities, self.uncertain_below, is_unlike(e)
+        )
         self.panel.review_state.setText(review_summary(e.review))
         r = e.review
         self.panel.show_decision(r.decision if r else None, r.reviewer_class if r else None)

@@ -295,10 +295,18 @@ class SidePanel(QWidget):
                 p = None if probs is None or i >= len(probs) else float(probs[i])
                 self.cam_class.setItemText(row, class_label(n, p))
 
-    def show_probabilities(self, names: tuple[str, ...], probs, uncertain_below: float) -> None:
+    def show_probabilities(
+        self, names: tuple[str, ...], probs, uncertain_below: float, unlike: bool = False
+    ) -> None:
+        """``unlike``: the image is unlike the model's training data; the probabilities are
+        still shown (never silently changed), greyed and marked."""
         if probs is not None and len(probs) != len(names):  # results of another model
             probs = None
         self._label_classes(names, probs)
+        unlike = unlike and probs is not None
+        self.prediction.setStyleSheet("color: #8a8a8a;" if unlike else "")
+        for b in self.bars.values():
+            b.setEnabled(not unlike)  # greyed, still readable
         if probs is None:
             self.prediction.setText("—")
             for b in self.bars.values():
@@ -307,14 +315,18 @@ class SidePanel(QWidget):
             self.confidence_note.setText("")
             return
         best = int(probs.argmax())
-        self.prediction.setText(f"AI: {names[best]}  ({format_probability(float(probs[best]))})")
+        mark = "⚠ " if unlike else ""
+        self.prediction.setText(
+            f"{mark}AI: {names[best]}  ({format_probability(float(probs[best]))})"
+        )
         for n, p in zip(names, probs, strict=True):
             self.bars[n].setValue(round(float(p) * 1000))
             self.bars[n].setFormat(format_probability(float(p)))
         low = float(probs[best]) < uncertain_below
-        self.confidence_note.setText(
-            f"Low confidence (below {uncertain_below:.0%}): review with care." if low else ""
-        )
+        notes = ["Unlike the training data: these probabilities may mean little."] if unlike else []
+        if low:
+            notes.append(f"Low confidence (below {uncertain_below:.0%}): review with care.")
+        self.confidence_note.setText(" ".join(notes))
 
     def show_attention(self, text: str, flagged: bool) -> None:
         self.attention_note.setText(text)

@@ -149,7 +149,7 @@ class CamService(QObject):
             from export.image_input import ImageDecodeError, InputSpec
 
             try:
-                image = ImageInput.from_path(req.path, req.spec or InputSpec())
+                image = ImageInput.from_path(req.path, req.spec or InputSpec(), invert=req.invert)
             except (ImageDecodeError, OSError, ValueError) as exc:
                 if not self._stop:
                     self.attention_done.emit(AttentionDone(req, Attention.not_checked(exc), True))
