@@ -11,6 +11,7 @@ from pathlib import Path
 
 from desktop.cli_options import add_view_arguments
 from desktop.folder_scan import EXPORT_MARKER
+from desktop.provider_text import REUSED, describe_providers
 from export.atomic import atomic_write_bytes
 from export.attention import Attention
 
@@ -118,9 +119,13 @@ def run(args: argparse.Namespace) -> int:
         known=known,
     )
     png_failed: list[str] = []
+    told = ""
     for page in gen:
         rec = page.result
         n += 1
+        if rec.provider and rec.provider != REUSED and rec.provider != told:
+            told = rec.provider  # which provider runs, and why CUDA not, in one line
+            print(f"classify: {describe_providers([told])}", file=sys.stderr, flush=True)
         n_err += rec.status != "ok"
         probs = [] if rec.probabilities is None else [f"{float(p):.6f}" for p in rec.probabilities]
         w.writerow(
