@@ -254,3 +254,10 @@ def test_gpu_extra_brings_cuda_cudnn_and_cublas():
     assert any(d.startswith("nvidia-cublas") for d in gpu)  # not in onnxruntime-gpu's cuda extra
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "nvidia-smi -L" in makefile and ",gpu" in makefile
+
+
+def test_onnx_runtime_logs_warnings_only_when_verbose(monkeypatch):
+    monkeypatch.delenv("CXR_VERBOSE", raising=False)
+    assert rt._session_options().log_severity_level == 3  # errors only
+    monkeypatch.setenv("CXR_VERBOSE", "1")
+    assert rt._session_options().log_severity_level == 2
