@@ -139,6 +139,12 @@ def cuda_libraries(cuda_major: int) -> list[str]:
     ]
 
 
+def optional_cuda_libraries(cuda_major: int) -> list[str]:
+    """Libraries some kernels load later by name (cuDNN's runtime-compiled engines, FFTs):
+    loaded when there, so they are found, but their absence does not stop CUDA."""
+    return [f"libnvrtc.so.{cuda_major}", f"libcufft.so.{12 if cuda_major >= 13 else 11}"]
+
+
 def _pip_library_dirs() -> list[str]:
     """``lib`` folders of the nvidia-* wheels (``nvidia/cu13/lib``, ``nvidia/cudnn/lib``, …)."""
     import importlib.util
@@ -187,6 +193,8 @@ def _library_problem(cuda_major: int) -> str | None:
         why = _load_library(name, dirs)
         if why:
             return why
+    for name in optional_cuda_libraries(cuda_major):
+        _load_library(name, dirs)
     return None
 
 

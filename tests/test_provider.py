@@ -6,6 +6,8 @@ No GPU is needed: the driver and library probes and the CUDA session are monkeyp
 from __future__ import annotations
 
 import csv
+import ctypes.util
+import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -196,7 +198,8 @@ def test_library_probe_names_the_first_missing_library(monkeypatch, tmp_path):
     fake_dlopen(monkeypatch, FakeDriver(), present=set(libs) - {"libcudnn.so.9"})
     assert rt._library_problem(13) == "libcudnn.so.9 not found"
     fake_dlopen(monkeypatch, FakeDriver(), present=set(libs))
-    assert rt._library_problem(13) is None
+    assert rt._library_problem(13) is None  # the optional ones (NVRTC, cuFFT) are missing
+    assert rt.optional_cuda_libraries(13) == ["libnvrtc.so.13", "libcufft.so.12"]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the library probe is for Linux")
@@ -208,6 +211,14 @@ def test_library_probe_prefers_the_nvidia_wheels_and_says_why_one_fails(monkeypa
     monkeypatch.setattr(rt, "_pip_library_dirs", lambda: [str(wheel_lib)])
     why = rt._load_library("libcublasLt.so.13", [str(wheel_lib)])
     assert why.startswith("libcublasLt.so.13 cannot be loaded (") and "\n" not in why
+    # a real shared library (zlib) stands in for a wheel's one: it is loaded from the wheel
+    name = ctypes.util.find_library("z")
+    dirs = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib")
+    found = [Path(d) / name for d in dirs if name and (Path(d) / name).is_file()]
+    if found:
+        shutil.copy(found[0], wheel_lib / "libcurand.so.10")
+        assert rt._load_library("libcurand.so.10", [str(wheel_lib)]) is None
+        assert rt._LOADED["libcurand.so.10"]._name == str(wheel_lib / "libcurand.so.10")
 
 
 def test_one_line_errors():
