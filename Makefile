@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the gpu extra (CUDA 13 + cuDNN 9 wheels for ONNX Runtime) only where nvidia-smi lists a GPU
+GPU_EXTRA := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && echo ,gpu)
 
 .PHONY: run test lint venv qt-check demo-data demo-bundle shortcut-experiment bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test$(GPU_EXTRA)]'
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -171,7 +171,8 @@ class _Lazy:
 
     @property
     def provider(self) -> str:
-        return "" if self._clf is None else self._clf.provider
+        """The provider and why CUDA was not used, if it was wanted (the CSV's column)."""
+        return "" if self._clf is None else self._clf.provider_label
 
     @property
     def runner(self):

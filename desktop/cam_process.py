@@ -23,7 +23,8 @@ CAM_NICE = 10
 
 
 def _serve(conn) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("CXR_VERBOSE", "").strip() != "1":  # export.cam_runtime.VERBOSE_ENV
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with contextlib.suppress(AttributeError, OSError):  # os.nice: POSIX only
         os.nice(CAM_NICE)
     runners: dict[tuple[str, str], object] = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from desktop.cli_options import add_view_arguments
 from desktop.folder_scan import EXPORT_MARKER
+from desktop.provider_text import REUSED, describe_providers
 from export.atomic import atomic_write_bytes
 from export.attention import Attention
 from export.novelty import Novelty
@@ -180,9 +181,13 @@ def run(args: argparse.Namespace) -> int:
     png_failed: list[str] = []
     marks, history = marks_and_history(args.folder)
     decided: list[tuple[str, str | None, str | None]] = []
+    told = ""
     for page in gen:
         rec = page.result
         n += 1
+        if rec.provider and rec.provider != REUSED and rec.provider != told:
+            told = rec.provider  # which provider runs, and why CUDA not, in one line
+            print(f"classify: {describe_providers([told])}", file=sys.stderr, flush=True)
         n_err += rec.status != "ok"
         if rec.status == "ok":
             r = rec.review

@@ -68,7 +68,7 @@ def classify_items(
 
     b = Bundle.open(bundle)
     clf = OnnxClassifier(b.root, b.manifest, prefer=prefer)
-    yield ModelReady(b.manifest, clf.provider)
+    yield ModelReady(b.manifest, clf.provider, clf.provider_label)
     sha = b.onnx_sha256
     cache = PredictionCache(cache_path) if cache_path is not None else None
     try:

@@ -27,6 +27,8 @@ class ModelReady:
 
     manifest: Manifest
     provider: str
+    #: the provider and, when CUDA was wanted but not used, why (one line)
+    provider_label: str = ""
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,8 @@ class CamRunner:
             self._load(bundle, manifest, precision)
 
     def _load(self, bundle, manifest: Manifest | None, precision: str | None) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if os.environ.get(VERBOSE_ENV, "").strip() != "1":
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's info and warning lines
         import tensorflow as tf
 
         root = bundle_root(bundle)
@@ -114,8 +115,10 @@ class CamRunner:
         # the XLA `cam` stays float32 even with the bfloat16 switch on: the exact path
         self._fn = self._fn_exact = sigs[m.savedmodel.cam_signature]
         self.precision = "fp32 (XLA)"
+        #: where TensorFlow runs Grad-CAM: "GPU" when it sees one (it places the ops there)
+        self.device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
         graph = "cam_graph"  # export.build.GRAPH_CAM_SIGNATURE (not imported: build pulls Keras)
-        if graph in sigs and use_bfloat16(precision):
+        if graph in sigs and self.device == "CPU" and use_bfloat16(precision):
             # oneDNN's bfloat16 rewrite of the plain graph (AMX or AVX512-BF16 where the CPU
             # has them); process-wide, which suits the processes that run Grad-CAM (the app's
             # child, the CLI)

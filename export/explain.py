@@ -157,9 +157,16 @@ def explain(
         class_index=cls,
         method=method,
         layer=m.savedmodel.cam_layer,
-        precision="fp32 (XLA)" if exact else getattr(runner, "precision", ""),
+        precision=_precision(runner, exact),
         probabilities=probs[0],
         attention=att,
         lung_mask=lungs,
         marker_mask=markers,
     )
+
+
+def _precision(runner, exact: bool) -> str:
+    """How the map was computed, e.g. ``fp32 (XLA) on CPU``: shown beside the heatmap."""
+    text = "fp32 (XLA)" if exact else getattr(runner, "precision", "")
+    device = getattr(runner, "device", "")
+    return f"{text} on {device}" if text and device else text

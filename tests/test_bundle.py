@@ -178,6 +178,8 @@ def test_cuda_session_is_strict_fp32_unless_asked(monkeypatch, tmp_path):
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: [rt.CUDA, rt.CPU])
     monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    monkeypatch.setattr(rt, "_driver_problem", lambda major: None)  # as if a GPU were here
+    monkeypatch.setattr(rt, "_library_problem", lambda major: None)
     monkeypatch.delenv(rt.TF32_ENV, raising=False)
     _sess, provider = rt.make_session(tmp_path / "m.onnx", "auto")
     assert provider == "CUDA" and seen[-1][0] == (rt.CUDA, {"prefer_nhwc": "1", "use_tf32": "0"})

@@ -401,10 +401,11 @@ def test_gradcam_child_process_displays_fast_and_flags_exact(trained_run, tmp_pa
         assert isinstance(shown, Heatmap), getattr(shown, "trace", shown)
         assert shown.overlay.shape == (48, 40) and shown.attention.lung_mask_source == "estimated"
         assert shown.precision.startswith("bfloat16" if cpu_has_bf16() else "fp32")
+        assert shown.precision.endswith((" on CPU", " on GPU"))  # where Grad-CAM ran
         flag = proc.compute(
             CamJob(str(bundle), "sha", image, 1, "gradcam", overlay=False, exact=True)
         )
-        assert isinstance(flag, Heatmap) and flag.precision == "fp32 (XLA)"
+        assert isinstance(flag, Heatmap) and flag.precision.startswith("fp32 (XLA)")
         assert flag.overlay is None and flag.lung_mask is None and flag.class_index == 1
         bad = proc.compute(CamJob(str(tmp_path / "nope"), "sha", image, None, "gradcam"))
         assert isinstance(bad, CamFailure) and "nope" in bad.error

@@ -22,6 +22,7 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import QMainWindow, QPushButton
 
 from desktop.folder_model import novelty_summary
+from desktop.provider_text import status_text
 from desktop.review_store import default_reviewer
 from desktop.session import ReviewSession
 from desktop.ui.bundle_check import BundleCheck
@@ -203,7 +204,7 @@ class MainWindow(QMainWindow):
         self.side.set_classes(self.session.class_names)
         self.side.apply(self.state)  # the remembered class, where this model has it
         show_model(self.model_label, msg.manifest)
-        self.provider_label.setText(f"Inference: ONNX Runtime {msg.provider}")
+        self.provider_label.setText(status_text(msg.provider_label or msg.provider))
 
     def _results_changed(self, indices: list[int]) -> None:
         for i in indices:
@@ -218,7 +219,7 @@ class MainWindow(QMainWindow):
     def _bundle_refused(self, text: str) -> None:
         self.progress.setVisible(False)
         self.model_label.setText(f"Model bundle refused: {text}")
-        self.provider_label.setText("Inference: —")
+        self.provider_label.setText(status_text(""))
         self.bundle_failed.emit(text)
 
     def _classified(self) -> None:

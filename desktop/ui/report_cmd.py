@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         check_output,
         why_not_written,
     )
+    from desktop.provider_text import describe_providers
     from desktop.review_store import default_reviewer
     from export.atomic import atomic_temp_path
     from export.progress import throttled_progress
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     ]
     if not first:
         raise CliError(f"no images in {args.folder}")
+    if inference := describe_providers(r.provider for r in first):
+        print(f"report: {inference}", file=sys.stderr, flush=True)
     progress = throttled_progress("report: pages")
     from desktop.batch import read_store
 

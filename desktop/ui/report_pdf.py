@@ -27,6 +27,7 @@ from desktop.folder_model import format_probability
 from desktop.mark_drawing import draw_marks
 from desktop.model_card import num
 from desktop.overlay import DEFAULT_COLORMAP, colour_bar, composite
+from desktop.provider_text import describe_providers
 from desktop.ui.report_agreement import draw_agreement, overridden_first, reviewer_vs_ai
 from export.attention import DEFAULT_MIN_LUNG_SHARE, Attention, describe, flag
 from export.bundle import Manifest
@@ -147,6 +148,8 @@ class ReportWriter:
             f"Model: {m.model_name} (ONNX sha256 {sha}…), {m.training.backbone}, "
             f"calibration T = {m.calibration_temperature:.2f}",
         )
+        if inference := describe_providers(r.provider for r in rows):
+            y = self._line(y, f"Inference: {inference}")
         acc = met.get("accuracy")
         macro = met.get("macro") or {}
         if acc is not None:
