@@ -365,7 +365,7 @@ class ReviewStore:
                 "ON CONFLICT(rel_path) DO UPDATE SET invert = excluded.invert",
                 (rel_path, int(bool(invert))),
             )
-            self._db.execute("COMMIT")
+            self._commit()
         except BaseException as exc:
             self._transaction_failed(exc)
             raise
