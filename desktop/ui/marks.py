@@ -277,7 +277,9 @@ class MarksController(QObject):
         if d["mode"] == "move":
             w, h = self.view.image_size() or (0, 0)
             dx, dy = clamp_move(mark, x - d["start"][0], y - d["start"][1], w, h)
-            d["to"] = mark.moved(dx, dy)
+            d["to"] = mark.with_points(
+                [(round(px + dx, 1), round(py + dy, 1)) for px, py in mark.points]
+            )
         else:
             pts = list(mark.points)
             pts[d["index"]] = self._clamp(x, y)
