@@ -9,7 +9,7 @@ from imaging_factory import png_bytes
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QInputDialog
 
 from desktop.review_store import ReviewStore, ReviewStoreError
 from desktop.ui.main_window import MainWindow
@@ -150,6 +150,22 @@ def test_double_click_edits_a_label(qtbot, folder):
     _send(w, QEvent.Type.MouseButtonDblClick, pos, LEFT, LEFT)
     _send(w, QEvent.Type.MouseButtonRelease, pos, LEFT, NONE)
     assert _stored(w)[0][2] == "first and second"
+    w.shutdown()
+
+
+def test_the_label_dialog_belongs_to_the_window(qtbot, folder, monkeypatch):
+    w = _window(qtbot, folder)
+    asked = []
+
+    def answer(parent, title, label, text=""):
+        asked.append((parent, title, text))
+        return "apex", True
+
+    monkeypatch.setattr(QInputDialog, "getText", answer)
+    w.marks.set_tool("text")
+    drag(w, (100, 100))
+    assert asked == [(w, "Text label", "")]
+    assert _stored(w)[0][2] == "apex"
     w.shutdown()
 
 

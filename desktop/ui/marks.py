@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
-from PySide6.QtWidgets import QInputDialog
+from PySide6.QtWidgets import QInputDialog, QWidget
 
 from desktop.annotations import MAX_POINTS, Annotation, AnnotationError
 from desktop.marks_model import (
@@ -343,5 +343,6 @@ class MarksController(QObject):
         return Annotation.make(self._tool, pts)
 
     def _dialog(self, title: str, text: str) -> str | None:
-        got, ok = QInputDialog.getText(self.view.window(), title, "Label:", text=text)
+        parent = QWidget.window(self.view)  # ImageView.window() is its window/level
+        got, ok = QInputDialog.getText(parent, title, "Label:", text=text)
         return got if ok else None
