@@ -210,6 +210,32 @@ def test_marks_follow_the_image_on_screen_and_hide_on_m(qtbot, folder):
     w.shutdown()
 
 
+def test_hidden_marks_are_not_picked_and_the_note_keeps_its_keys(qtbot, folder):
+    w = _window(qtbot, folder)
+    w.marks.set_tool("rectangle")
+    drag(w, (50, 50), (150, 100))
+    w.marks.set_tool("select")
+    _key(w, Qt.Key_M)
+    drag(w, (100, 50), (130, 70))  # on the hidden box's edge: pans, moves nothing
+    assert _near(_stored(w)[0][1], [(50, 50), (150, 100)])
+    assert w.marks.selected() is None
+    _key(w, Qt.Key_M)
+    w.marks.select(w.marks.marks()[0].uid)
+    w.side.note.setFocus()
+    qtbot.waitUntil(w.side.note.hasFocus)
+    for ch in "tree":
+        _key(w, ch)
+    _key(w, Qt.Key_Backspace)
+    _key(w, Qt.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    _key(w, "p")
+    assert w.side.note.toPlainText().endswith("p")
+    assert w.marks.tool() == "select"  # letters went to the note, not to the tools
+    assert len(_stored(w)) == 1  # Backspace and Ctrl+Z edited the note, not the marks
+    _key(w, Qt.Key_Escape)
+    assert not w.side.note.hasFocus()
+    w.shutdown()
+
+
 def test_a_refused_write_takes_the_mark_back_and_says_why(qtbot, folder, monkeypatch):
     w = _window(qtbot, folder)
 

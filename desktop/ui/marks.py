@@ -109,6 +109,9 @@ class MarksController(QObject):
 
     def set_visible(self, on: bool) -> None:
         if bool(on) != self.layer.isVisible():
+            if not on:  # nothing unseen stays selected, to be moved or deleted by a key
+                self._selected, self._drag = None, None
+                self._render()
             self.layer.setVisible(bool(on))
             self.visibility_changed.emit(bool(on))
 
@@ -240,8 +243,8 @@ class MarksController(QObject):
         return None
 
     def press(self, x: float, y: float) -> bool:
-        if self._model() is None:
-            return False
+        if self._model() is None or not self.is_visible():
+            return False  # hidden marks are neither picked nor drawn on
         p = self._clamp(x, y)
         if self._tool == "select":
             sel = self.selected()
@@ -311,7 +314,7 @@ class MarksController(QObject):
         self._apply(lambda m: m.set_points(mark.uid, to.points), f"{what} the {mark.kind} mark")
 
     def double_click(self, x: float, y: float) -> bool:
-        if self._tool != "select" or self._model() is None:
+        if self._tool != "select" or self._model() is None or not self.is_visible():
             return False
         hit = self._hit(x, y)
         if hit is None:
