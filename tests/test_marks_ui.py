@@ -150,6 +150,13 @@ def test_double_click_edits_a_label(qtbot, folder):
     _send(w, QEvent.Type.MouseButtonDblClick, pos, LEFT, LEFT)
     _send(w, QEvent.Type.MouseButtonRelease, pos, LEFT, NONE)
     assert _stored(w)[0][2] == "first and second"
+    w.marks.ask_text = lambda _title, _text: "x" * 501
+    w.marks.edit_text()  # the selected mark
+    assert _stored(w)[0][2] == "first and second"
+    assert "longer than 500 characters" in w.statusBar().currentMessage()
+    w.marks.set_tool("text")
+    drag(w, (20, 20))
+    assert len(_stored(w)) == 1
     w.shutdown()
 
 

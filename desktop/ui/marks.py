@@ -207,7 +207,12 @@ class MarksController(QObject):
             self.message.emit("No image on screen to mark")
             return
         point = model.checkpoint()
-        op(model)
+        try:
+            op(model)
+        except AnnotationError as exc:  # e.g. a label over the length limit
+            model.restore(point)
+            self.message.emit(f"Not saved: {exc}")
+            return
         error = save(store, rel, model.marks, self.reviewer())
         if error:
             model.restore(point)
@@ -300,7 +305,10 @@ class MarksController(QObject):
             if self._tool == "text":
                 text = self.ask_text("Text label", "")
                 if text and text.strip():
-                    self.add(Annotation.make("text", d["points"][:1], text.strip()))
+                    try:
+                        self.add(Annotation.make("text", d["points"][:1], text.strip()))
+                    except AnnotationError as exc:
+                        self.message.emit(f"Not saved: {exc}")
             elif mark is None:
                 self.message.emit("Drag on the image to draw the mark (Esc: select tool)")
             else:
