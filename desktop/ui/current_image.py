@@ -55,6 +55,8 @@ class CurrentImage(QObject):
     shown = Signal()  # the image is on screen and its ImageInput ready (a heatmap may follow)
     message = Signal(str)
     title_changed = Signal(str)  # the window's title: app, folder, the file chosen
+    #: the entry whose pixels are on screen now (its marks are shown), None while none is
+    pixels_changed = Signal(object)
     _loaded = Signal(int, object)  # generation, _Decoded
     _input_ready = Signal(int, object, object)  # generation, ImageInput, the InputSpec it used
 
@@ -109,6 +111,7 @@ class CurrentImage(QObject):
         self.index, self.decoded, self.input = None, None, None
         self._list_measure = False
         self.view.clear_overlay()
+        self.pixels_changed.emit(None)
         spec = self.session.manifest.input if self.session.manifest is not None else None
         kept = self.session.image_input(i)
 
@@ -138,6 +141,7 @@ class CurrentImage(QObject):
         self._gen += 1
         self.index, self.decoded, self.input = None, None, None
         self.view.clear_overlay()
+        self.pixels_changed.emit(None)
         self.title_changed.emit(window_title())
 
     def _spec(self):
@@ -157,6 +161,7 @@ class CurrentImage(QObject):
         self.index, self.decoded, self.input = i, decoded, inp
         self.view.set_image(image01, PixelSource(decoded.pixels, got.limits, decoded.meta.tags))
         self.view.fit()
+        self.pixels_changed.emit(i)
         self.update_warning(None)
         m = decoded.meta
         k, n = self.position(i)

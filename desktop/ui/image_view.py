@@ -12,6 +12,8 @@ the cursor on the left; the file's header tags (DICOM) on the right.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -33,6 +35,16 @@ _LABEL_STYLE = (
     "font-family: monospace; font-size: 11px;"
 )
 _MARGIN = 6
+
+
+class Pointer(Protocol):
+    """Who gets the left button first (the marks): positions in image pixels. A press it
+    answers True to is its drag until the release; False leaves it to pan and zoom."""
+
+    def press(self, x: float, y: float) -> bool: ...
+    def move(self, x: float, y: float) -> None: ...
+    def release(self, x: float, y: float) -> None: ...
+    def double_click(self, x: float, y: float) -> bool: ...
 
 
 class ImageView(pg.GraphicsLayoutWidget):
@@ -71,6 +83,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.tags = self._corner_label()
         self._labels_made = True
         self._cursor: QPointF | None = None  # last mouse position over the view
+        self.pointer: Pointer | None = None
+        self._pointer_drag = False  # a left press went to the pointer
         self.viewbox.sigRangeChanged.connect(self._range_changed)
         self.viewbox.sigResized.connect(self._update_readout)
         self.setMouseTracking(True)
@@ -154,6 +168,22 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.set_colormap(state.colormap)
         self.set_inverted(state.inverted)
         self.set_window(state.window_centre, state.window_width)
+
+    def image_size(self) -> tuple[int, int] | None:
+        """(width, height) in pixels of the image shown, None without one."""
+        if self._image is None:
+            return None
+        h, w = self._image.shape[:2]
+        return w, h
+
+    def to_image(self, pos: QPointF) -> QPointF:
+        """Viewport position -> image pixels (x right, y down, origin at the top-left corner
+        of the first pixel): the image item sits at the origin, one unit per pixel."""
+        return self.viewbox.mapSceneToView(self.mapToScene(pos.toPoint()))
+
+    def to_viewport(self, x: float, y: float) -> QPointF:
+        """Image pixels -> viewport position (what a mouse event there carries)."""
+        return self.viewbox.mapViewToDevice(QPointF(x, y))
 
     def fit(self) -> None:
         self.viewbox.autoRange(padding=0.01)
@@ -310,6 +340,12 @@ class ImageView(pg.GraphicsLayoutWidget):
     # ---------------------------------------------------------------- mouse window/level
 
     def mousePressEvent(self, ev) -> None:  # right-drag: window/level like a PACS viewer
+        if ev.button() == Qt.MouseButton.LeftButton and self._image is not None and self.pointer:
+            p = self.to_image(ev.position())
+            if self.pointer.press(p.x(), p.y()):
+                self._pointer_drag = True
+                ev.accept()
+                return
         if ev.button() == Qt.MouseButton.RightButton and self._image is not None:
             self._drag_from = (ev.position(), self.window())
             ev.accept()
@@ -319,6 +355,11 @@ class ImageView(pg.GraphicsLayoutWidget):
     def mouseMoveEvent(self, ev) -> None:
         self._cursor = ev.position()
         self._probe(ev.position())
+        if self._pointer_drag and self.pointer is not None:
+            p = self.to_image(ev.position())
+            self.pointer.move(p.x(), p.y())
+            ev.accept()
+            return
         if ev.buttons() & Qt.MouseButton.RightButton and self._image is not None:
             if self._drag_from is None:  # the press went elsewhere (e.g. a label)
                 self._drag_from = (ev.position(), self.window())
@@ -332,9 +373,24 @@ class ImageView(pg.GraphicsLayoutWidget):
         super().mouseMoveEvent(ev)
 
     def mouseReleaseEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton and self._pointer_drag:
+            self._pointer_drag = False
+            if self.pointer is not None:
+                p = self.to_image(ev.position())
+                self.pointer.release(p.x(), p.y())
+            ev.accept()
+            return
         if ev.button() == Qt.MouseButton.RightButton and self._drag_from is not None:
             self._drag_from = None
             ev.accept()
             return
         self._drag_from = None
         super().mouseReleaseEvent(ev)
+
+    def mouseDoubleClickEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton and self._image is not None and self.pointer:
+            p = self.to_image(ev.position())
+            if self.pointer.double_click(p.x(), p.y()):
+                ev.accept()
+                return
+        super().mouseDoubleClickEvent(ev)

@@ -6,6 +6,7 @@ and wires them to the controllers that do the work.
 * :class:`~desktop.ui.heatmaps.HeatmapController`: Grad-CAM and the attention pass.
 * :class:`~desktop.ui.current_image.CurrentImage`: decoding and showing the chosen image.
 * :class:`~desktop.ui.review_panel.ReviewController`: decisions and notes.
+* :class:`~desktop.ui.marks.MarksController`: marks on the image on screen.
 * :class:`~desktop.ui.exports.ExportController`: PDF and CSV exports.
 * :class:`~desktop.ui.menus.MenuController`: menus, keys, recent lists, dialogs.
 
@@ -34,6 +35,7 @@ from desktop.ui.file_list import FileList
 from desktop.ui.folder_control import FolderController
 from desktop.ui.heatmaps import HeatmapController
 from desktop.ui.layout import BANNER, StatusWidgets, build_central, show_model
+from desktop.ui.marks import MarksController
 from desktop.ui.memory import SessionMemory
 from desktop.ui.menus import MenuController, load_view_state, save_view_state
 from desktop.ui.review_panel import ReviewController
@@ -74,6 +76,7 @@ class MainWindow(QMainWindow):
         reviewer = str(self.settings.value("reviewer", default_reviewer()))
         self.reviews = ReviewController(self.session, self.side, reviewer)
         self.reviews.uncertain_below = self.state.uncertain_below
+        self.marks = MarksController(self.session, self.image, lambda: self.reviews.reviewer)
         self.classifier = ClassificationController(self.session)
         self.heatmaps = HeatmapController(self.session)
         self.exports = ExportController(self.session, self.heatmaps)
@@ -114,6 +117,7 @@ class MainWindow(QMainWindow):
         self.image.message.connect(msg)
         self.image.title_changed.connect(self.setWindowTitle)
         self.reviews.message.connect(msg)
+        self.marks.message.connect(msg)
         self.reviews.entry_changed.connect(self.files.entry_changed)
         self.reviews.shown_index = lambda: self.image.index  # decisions only on the image shown
         self.reviews.decided.connect(
@@ -181,6 +185,7 @@ class MainWindow(QMainWindow):
     def set_uncertain_below(self, value: float) -> None:
         self._set_state(uncertain_below=value, save=True)
         self.reviews.uncertain_below = self.state.uncertain_below
+        self.marks = MarksController(self.session, self.image, lambda: self.reviews.reviewer)
         self.files.set_state(self.state)
         if self.session.current is not None:
             self.reviews.show(self.session.current)

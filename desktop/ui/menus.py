@@ -6,8 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QSettings
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -15,15 +15,27 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QMessageBox,
     QTextBrowser,
+    QToolBar,
     QVBoxLayout,
+    QWidget,
 )
 
+from desktop.ui.marks import TOOLS
 from desktop.view_state import ViewState
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
 
 RECENT_MAX = 8
+#: keys of the marks tools (free of the paging, decision and view keys)
+TOOL_KEYS = {
+    "select": "V",
+    "arrow": "L",
+    "ellipse": "E",
+    "rectangle": "R",
+    "polyline": "P",
+    "text": "T",
+}
 #: (label, centre, width) on the [0, 1] windowed image
 WINDOW_PRESETS = (
     ("Full range", 0.5, 1.0),
@@ -46,6 +58,12 @@ SHORTCUT_HELP = (
     "  Shift+I: this file is stored inverted: invert it for the model too (remembered)\n"
     "  O: DICOM header tags on/off\n"
     "  right-drag on the image: window / level\n"
+    "Marks (on the image shown, saved at once)\n"
+    "  V or Esc: select / move (left-drag on a mark moves it, elsewhere pans)\n"
+    "  L: arrow     E: ellipse     R: rectangle     P: freehand outline     T: text label\n"
+    "  Del or Backspace: delete the selected mark (Del clears the decision when none is)\n"
+    "  double-click a mark: edit its label     M: show/hide marks\n"
+    "  Ctrl+Z: undo     Ctrl+Shift+Z or Ctrl+Y: redo (per image)\n"
     "Files\n"
     "  Ctrl+O: open folder     Ctrl+E: export report (PDF)     Ctrl+Q: quit"
 )
@@ -75,7 +93,10 @@ class MenuController(QObject):
         key("End", lambda: w.files.go_to_row(len(w.files.rows) - 1))
         key("A", lambda: w.reviews.decide("agree", None))
         key("U", lambda: w.reviews.decide("uncertain", None))
-        key("Delete", lambda: w.reviews.decide("clear", None))
+        # Del deletes the selected mark; with none selected it clears the decision
+        key("Delete", lambda: w.marks.delete_selected() or w.reviews.decide("clear", None))
+        key("Backspace", w.marks.delete_selected)
+        key("Escape", self.escape)
         key("N", lambda: side.note.setFocus())
         for i in range(1, 10):
             key(str(i), lambda i=i: w.reviews.decide_index(i - 1))
@@ -118,6 +139,7 @@ class MenuController(QObject):
             presets.addAction(label, lambda c=centre, wd=width: w.view.set_window(c, wd))
         view.addSeparator()
         view.addAction("Right-drag on the image: window / level").setEnabled(False)
+        self._marks_menu(bar.addMenu("&Marks"))
         settings = bar.addMenu("&Settings")
         settings.addAction("Reviewer name…", self.ask_reviewer)
         settings.addAction(
@@ -150,6 +172,53 @@ class MenuController(QObject):
         text = w.classifier.set_inverted(i, on)
         w.image.load(i)
         w.statusBar().showMessage(text)
+
+    def _marks_menu(self, menu) -> None:
+        """Tools in the menu and a small toolbar (one action each, so they agree), the
+        undo/redo and show/hide actions."""
+        marks, w = self.w.marks, self.w
+        group = QActionGroup(menu)
+        self.tool_actions: dict[str, QAction] = {}
+        bar = QToolBar("Marks")
+        bar.setObjectName("marks_toolbar")
+        bar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for tool, label in TOOLS:
+            act = QAction(label, menu, checkable=True)
+            act.setShortcut(QKeySequence(TOOL_KEYS[tool]))
+            act.setToolTip(f"{label} ({TOOL_KEYS[tool]})")
+            act.triggered.connect(lambda _c=False, t=tool: marks.set_tool(t))
+            group.addAction(act)
+            menu.addAction(act)
+            bar.addAction(act)
+            self.tool_actions[tool] = act
+        self.tool_actions["select"].setChecked(True)
+        marks.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        menu.addSeparator()
+        menu.addAction("Undo", QKeySequence("Ctrl+Z"), marks.undo)
+        redo = menu.addAction("Redo", QKeySequence("Ctrl+Shift+Z"), marks.redo)
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        menu.addAction("Edit label… (double-click)", lambda: marks.edit_text())
+        menu.addAction("Delete mark (Del, Backspace)", marks.delete_selected)
+        menu.addSeparator()
+        self.marks_visible_action = QAction("Show marks", menu, checkable=True)
+        self.marks_visible_action.setShortcut(QKeySequence("M"))
+        self.marks_visible_action.setChecked(marks.is_visible())
+        self.marks_visible_action.toggled.connect(marks.set_visible)
+        marks.visibility_changed.connect(self.marks_visible_action.setChecked)
+        menu.addAction(self.marks_visible_action)
+        bar.addSeparator()
+        bar.addAction(self.marks_visible_action)
+        for button in bar.findChildren(QWidget):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keyboard stays on the list
+        w.addToolBar(bar)
+        self.marks_toolbar = bar
+
+    def escape(self) -> None:
+        """Esc: back to the select tool; in the note it leaves the note (it is saved)."""
+        if self.w.side.note.hasFocus():
+            self.w.side.note.escaped.emit()
+        self.w.marks.set_tool("select")
+        self.w.marks.select(None)
 
     # ------------------------------------------------------------------ settings
 
