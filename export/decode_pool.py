@@ -28,7 +28,9 @@ decoded image too (``keep_decoded``, the report pages) uses threads.
 
 Memory stays flat: at most one batch plus ``2 x workers`` files are in flight
 whatever the folder size. Closing the iterator (the app closes its generator
-when the folder changes or the window closes) cancels what has not started.
+when the folder changes or the window closes) cancels what has not started;
+the process pool is kept for the pass that follows, and shut down when a
+pass completes (idle decode processes would hold ~100 MB each).
 """
 
 from __future__ import annotations
@@ -206,9 +208,11 @@ def prepared_batches(
             batch: list[Prepared] = []
             while pending and len(batch) < batch_size:
                 k, fut = pending.popleft()
-                batch.append(_outcome(k, fut, paths[k]))
+                batch.append(_outcome(k, fut))
             fill()
             yield batch
+        if plan.processes:  # the folder is done: idle decode processes give their memory back
+            _drop_process_pool()
     finally:
         for _k, fut in pending:
             if fut is not None:
@@ -217,7 +221,7 @@ def prepared_batches(
             own.shutdown(wait=False, cancel_futures=True)
 
 
-def _outcome(k: int, fut: Future | None, path) -> Prepared:
+def _outcome(k: int, fut: Future | None) -> Prepared:
     if fut is None:
         return Prepared(k, None, None, False)
     try:

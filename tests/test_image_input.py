@@ -419,7 +419,7 @@ def test_flat_low_bit_png_keeps_its_grey(bits):
     ],
 )
 def test_histogram_percentile_equals_numpy_exactly(values):
-    from export.image_input import percentiles
+    from export.percentile import percentiles
 
     for dtype in (np.float32, np.int32):
         x = values.astype(dtype).reshape(-1, 1)[::1]
@@ -428,7 +428,7 @@ def test_histogram_percentile_equals_numpy_exactly(values):
 
 
 def test_non_integer_and_wide_values_fall_back_to_numpy():
-    from export.image_input import percentiles
+    from export.percentile import percentiles
 
     x = RNG.normal(0, 1, 999).astype(np.float32)
     assert percentiles(x, (0.5, 99.5)) == [float(v) for v in np.percentile(x, (0.5, 99.5))]
