@@ -3,7 +3,7 @@
 # onnxruntime-gpu, no TensorFlow, no Qt and no registry (see README, "GPU check").
 #
 #   benchmarks/gpu_check.sh prepare      here: onnxruntime-gpu and pydicom wheels into .gpu/,
-#                                        the big wheel split into .gpu/p0 ... (52 MB each)
+#                                        the big wheel split into .gpu/p00 ... p04 (52 MB each)
 #   benchmarks/gpu_check.sh part         there, once per carried .gpu/pN: keep it in /tmp/parts
 #   benchmarks/gpu_check.sh run [ARGS]   there: join the parts, install into /tmp/site, run
 #                                        python -m benchmarks.gpu_check ARGS (JSON into $OUT)
@@ -16,11 +16,8 @@ PY="${PYTHON:-python3}"  # the interpreter that has numpy, OpenCV, Pillow and on
 
 keep_parts() {
     mkdir -p "$PARTS"
-    for d in .gpu/p*; do
-        [ -d "$d" ] && cp -n "$d"/part.* "$PARTS"/ 2>/dev/null || true
-    done
-    for w in .gpu/*.whl; do
-        [ -f "$w" ] && cp -n "$w" "$PARTS"/ || true
+    for f in .gpu/p*/part.* .gpu/p*/*.whl; do
+        [ -f "$f" ] && cp -n "$f" "$PARTS"/
     done
     echo "gpu_check: parts kept: $(ls "$PARTS" | tr '\n' ' ')"
 }
@@ -33,10 +30,10 @@ prepare)
         onnxruntime-gpu==1.31.1 pydicom
     (cd .gpu/dl && split -b 52m -d "$ORT" part.)
     for f in .gpu/dl/part.*; do
-        d=".gpu/p${f##*.part.}"
+        d=".gpu/p${f##*part.}"
         mkdir -p "$d" && mv "$f" "$d"/
     done
-    mv .gpu/dl/pydicom-*.whl .gpu/ && rm -rf .gpu/dl
+    mv .gpu/dl/pydicom-*.whl .gpu/p00/ && rm -rf .gpu/dl  # small: rides with the first part
     ls -R .gpu
     ;;
 part)
