@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,22 +189,25 @@ def run_folder(
     size = batch_size_for(lazy.classifier.provider) if infer else 1
     keep = keep_images or cam_method is not None
     k = 0
-    for batch in prepared_batches(todo, spec, size, keep_decoded=keep):
-        pages = [_page(files[p.index], keys[p.index], reviews, usable[p.index], p) for p in batch]
-        _classify(lazy, spec, [(pg, p) for pg, p in zip(pages, batch, strict=True)])
-        for page, prep in zip(pages, batch, strict=True):
-            res, u, image = page.result, usable[prep.index], prep.image
-            if res.provider != "reused":
-                res.provider = lazy.provider
-            if cam_method and image is not None and res.probabilities is not None:
-                page.heatmap = _heatmap(lazy, image, res, cam_method, u)
-                res.attention = page.heatmap.attention
-            if keep:
-                page.decoded = prep.decoded
-            k += 1
-            if progress:
-                progress(k, len(files))
-            yield page
+    with closing(prepared_batches(todo, spec, size, keep_decoded=keep)) as batches:
+        for batch in batches:  # closing the pages stops the engine's work at once
+            pages = [
+                _page(files[p.index], keys[p.index], reviews, usable[p.index], p) for p in batch
+            ]
+            _classify(lazy, spec, list(zip(pages, batch, strict=True)))
+            for page, prep in zip(pages, batch, strict=True):
+                res, u, image = page.result, usable[prep.index], prep.image
+                if res.provider != "reused":
+                    res.provider = lazy.provider
+                if cam_method and image is not None and res.probabilities is not None:
+                    page.heatmap = _heatmap(lazy, image, res, cam_method, u)
+                    res.attention = page.heatmap.attention
+                if keep:
+                    page.decoded = prep.decoded
+                k += 1
+                if progress:
+                    progress(k, len(files))
+                yield page
 
 
 def _page(file: tuple[Path, str], key: FileKey, reviews, u: Known | None, prep: Prepared) -> Page:

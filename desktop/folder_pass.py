@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,10 +88,16 @@ def classify_items(
 
 
 def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
-    """Classify each batch while the engine decodes the next ones (``export.decode_pool``)."""
-    kept = 0
+    """Classify each batch while the engine decodes the next ones (``export.decode_pool``);
+    closing this generator stops the engine's work at once."""
     paths = [items[i].path for i in todo]
-    for prepared in prepared_batches(paths, spec, batch_size):
+    with closing(prepared_batches(paths, spec, batch_size)) as batches:
+        yield from _classify_batches(clf, items, todo, spec, cache, sha, batches)
+
+
+def _classify_batches(clf, items, todo, spec, cache, sha, batches) -> Iterator[Batch]:
+    kept = 0
+    for prepared in batches:
         good = [(todo[r.index], r.image) for r in prepared if r.image is not None]
         out = [Classified(todo[r.index], None, r.error) for r in prepared if r.image is None]
         keep = {todo[r.index] for r in prepared if r.cacheable}

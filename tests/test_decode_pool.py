@@ -115,3 +115,20 @@ def test_closing_stops_the_work(monkeypatch):
     it.close()  # what the app does when the folder changes or the window closes
     started = fake.started
     assert started < 100
+
+
+def test_closing_the_folder_pass_stops_its_decoding(monkeypatch, tmp_path):
+    """The app closes classify_items' generator when the folder changes or the window closes."""
+    from desktop.folder_pass import FolderItem, classify_items
+    from desktop.messages import Batch
+    from desktop.paths import DEMO_BUNDLE
+    from export.results import FileKey
+
+    fake = _Counting()
+    monkeypatch.setattr(dp, "prepare", fake)
+    items = [FolderItem(tmp_path / f"{k}.png", f"{k}.png", FileKey(1, 1)) for k in range(2000)]
+    gen = classify_items(DEMO_BUNDLE, items, None, prefer="cpu")
+    first = next(m for m in gen if isinstance(m, Batch))
+    assert [c.error for c in first.items][:1] == ["stand-in"]
+    gen.close()
+    assert fake.started < 200
