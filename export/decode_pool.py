@@ -134,7 +134,7 @@ def heavy_modules() -> list[str]:
 _PROCESS_POOL: tuple[int, Executor] | None = None
 
 
-def _process_pool(workers: int) -> Executor:
+def process_pool(workers: int) -> Executor:
     """One spawn pool per app, kept between folder passes (its start-up is paid once)."""
     global _PROCESS_POOL
     if _PROCESS_POOL is None or _PROCESS_POOL[0] != workers:
@@ -178,7 +178,7 @@ def prepared_batches(
     own: ThreadPoolExecutor | None = None
     pool: Executor
     if plan.processes:
-        pool = _process_pool(plan.workers)
+        pool = process_pool(plan.workers)
     else:
         own = pool = ThreadPoolExecutor(plan.workers, thread_name_prefix="cxr-prep")
     pending: deque[tuple[int, Future | None]] = deque()

@@ -71,7 +71,7 @@ def test_batches_come_in_order_and_match_the_reference(tmp_path, processes):
 
 
 def test_decode_processes_import_neither_qt_nor_tensorflow():
-    pool = dp._process_pool(1)
+    pool = dp.process_pool(1)
     assert pool.submit(dp.heavy_modules).result(timeout=120) == []
 
 
@@ -132,3 +132,14 @@ def test_closing_the_folder_pass_stops_its_decoding(monkeypatch, tmp_path):
     assert [c.error for c in first.items][:1] == ["stand-in"]
     gen.close()
     assert fake.started < 200
+
+
+def test_a_crashed_decode_process_does_not_stop_the_folder(tmp_path):
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    paths = _folder(tmp_path, 3)
+    crash = dp.process_pool(1).submit(os._exit, 1)  # a decoder that takes its process down
+    assert isinstance(crash.exception(timeout=120), BrokenProcessPool)
+    got = [p for b in prepared_batches(paths, SPEC, 2, plan=WorkerPlan(1, True)) for p in b]
+    assert [p.image is not None for p in got] == [True, True, True]  # threads took over
