@@ -68,12 +68,14 @@ def decode_one_core_ms(path: Path, spec, repeats: int = 5) -> float:
     return float(np.median(times))
 
 
-def decode_img_s(files: list[Path], spec, batch: int = 32) -> float:
-    """The engine's decode throughput over ``files`` (pool warmed on a few files first)."""
+def decode_img_s(files: list[Path], spec, batch: int = 32, plan=None) -> float:
+    """The engine's decode throughput over ``files`` with the workers it picks here (the
+    pool started on a few files first, so its start-up is not counted)."""
     from export.decode_pool import plan_workers, prepared_batches
 
-    plan = plan_workers(len(files))
-    for _ in prepared_batches(files[: plan.workers * 2], spec, batch, plan=plan):
+    plan = plan or plan_workers(len(files))
+    for _ in prepared_batches(files[: 2 * plan.workers], spec, batch, plan=plan,
+                              release_pool=False):  # fmt: skip
         pass
     t = time.perf_counter()
     n = 0

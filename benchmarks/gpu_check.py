@@ -23,22 +23,16 @@ from pathlib import Path
 
 def _scaling(files: list[Path], spec, workers: list[int]) -> dict:
     """Decode throughput with threads and with processes (the engine's rule, checked)."""
-    from export.decode_pool import WorkerPlan, _drop_process_pool, prepared_batches
+    from benchmarks.decoding import decode_img_s
+    from export.decode_pool import WorkerPlan
 
     out = {}
     for processes in (False, True):
         for w in workers:
             if processes and w == 1:
                 continue
-            plan = WorkerPlan(w, processes)
-            for _ in prepared_batches(files[: 2 * w], spec, 32, plan=plan):
-                pass  # start-up (a process pool) not counted
-            t = time.perf_counter()
-            for _ in prepared_batches(files, spec, 32, plan=plan):
-                pass
-            kind = "proc" if processes else "thr"
-            out[f"films_decode_{kind}{w}_img_s"] = round(len(files) / (time.perf_counter() - t), 1)
-        _drop_process_pool()
+            rate = decode_img_s(files, spec, plan=WorkerPlan(w, processes))
+            out[f"films_decode_{'proc' if processes else 'thr'}{w}_img_s"] = round(rate, 1)
     return out
 
 
@@ -105,16 +99,17 @@ def main(argv: list[str] | None = None) -> int:
                 "big_png_mb": round(big.stat().st_size / 1e6, 2),
             }
 
-        def phantoms() -> dict:
+        def data() -> dict:
+            """Both folders first: their writers fork, which is safe before CUDA starts."""
             from training.phantom_dataset import write_phantoms
 
-            folder = work / "phantoms"
-            write_phantoms(folder, args.phantoms, size=512, bit_depth=16, seed=2, flat=True,
-                           masks=False)  # fmt: skip
-            return folder_figures(folder)
+            t = time.perf_counter()
+            write_phantoms(work / "phantoms", args.phantoms, size=512, bit_depth=16, seed=2,
+                           flat=True, masks=False)  # fmt: skip
+            write_big_pngs(work / "films", args.films)
+            return {"data_s": round(time.perf_counter() - t, 1)}
 
         def films() -> dict:
-            write_big_pngs(work / "films", args.films)
             res = folder_figures(work / "films")
             got = {f"films_{k}": v for k, v in res.items()}
             got["films_projected_10000_s"] = round(10000 / res["folder_engine_img_s"], 1)
@@ -126,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             counts = sorted({1, 4, max(1, cores // 2), cores})
             return _scaling(files, spec, counts)
 
+        step("data", data)
         step("one_core", one_core)
         step("cuda", lambda: run_cuda(work))
         if out.get("cuda") != "ok":
             print(f"gpu_check: CUDA does not run here: {out.get('cuda')}", flush=True)
-        step("phantoms", phantoms)
+        step("phantoms", lambda: folder_figures(work / "phantoms"))
         step("films", films)
         step("scaling", scaling)
     out["bars_met"] = check_bars(out)

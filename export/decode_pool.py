@@ -163,11 +163,13 @@ def prepared_batches(
     *,
     keep_decoded: bool = False,
     plan: WorkerPlan | None = None,
+    release_pool: bool = True,
 ) -> Iterator[list[Prepared]]:
     """Lists of :class:`Prepared` (at most ``batch_size``, in the order of ``paths``).
 
     A ``None`` path is not decoded (its ``Prepared`` has neither image nor error). The
-    next files are decoded while the caller works on this batch.
+    next files are decoded while the caller works on this batch. ``release_pool``: shut
+    the decode processes down when all is done (False: keep them for a pass to follow).
     """
     todo = [k for k, p in enumerate(paths) if p is not None]
     plan = plan or plan_workers(len(todo), keep_decoded=keep_decoded)
@@ -211,7 +213,7 @@ def prepared_batches(
                 batch.append(_outcome(k, fut))
             fill()
             yield batch
-        if plan.processes:  # the folder is done: idle decode processes give their memory back
+        if plan.processes and release_pool:  # done: idle decode processes free their memory
             _drop_process_pool()
     finally:
         for _k, fut in pending:
