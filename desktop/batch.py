@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +24,10 @@ import numpy as np
 from desktop.folder_scan import iter_image_files
 from desktop.review_store import Review, ReviewStore, ReviewStoreError, existing_store
 from export.attention import Attention
+from export.decode_pool import Prepared, batch_size_for, prepared_batches
 from export.explain import ATTENTION_METHOD, Heatmap, ImageInput, attention_for
 from export.files import safe_name
-from export.image_checks import inverted as inverted_image
-from export.image_input import DecodedImage, ImageDecodeError, read_image
+from export.image_input import DecodedImage
 from export.novelty import Novelty
 from export.results import Bundle, FileKey, ImageResult
 
@@ -143,17 +143,6 @@ def scan(folder: str | os.PathLike[str], only: set[str] | None = None) -> list[t
     return [x for x in out if only is None or x[1] in only]
 
 
-def _decode(path: Path, need: bool) -> tuple[DecodedImage | None, str]:
-    if not need:
-        return None, ""
-    try:
-        return read_image(path), ""
-    except ImageDecodeError as exc:
-        return None, exc.reason
-    except Exception as exc:  # one bad file never stops the folder
-        return None, f"unexpected error: {type(exc).__name__}: {exc}"
-
-
 class _Lazy:
     """The ONNX session and the Grad-CAM runner, started on first use only."""
 
@@ -215,50 +204,70 @@ def run_folder(
         or u.novelty is None
         for u in usable
     ]
-    ahead = 4  # decode a few files ahead, never the whole folder: memory stays flat
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [
-            pool.submit(_decode, files[k][0], needs[k]) for k in range(min(ahead, len(files)))
-        ]
-        for k, (path, rel) in enumerate(files):
-            decoded, err = futures[k].result()
-            futures[k] = None  # let the decoded image go once used
-            if k + ahead < len(files):
-                futures.append(pool.submit(_decode, files[k + ahead][0], needs[k + ahead]))
-            res = ImageResult(path, rel, keys[k], review=reviews.get(rel))
-            page = Page(res)
-            u = usable[k]
-            reused = u is not None and u.error is None and (not needs[k] or decoded is not None)
-            if reused:
-                res.set_outcome(u.probabilities, u.error)
-                res.attention = u.attention
-                res.novelty = u.novelty
-            elif decoded is None:
-                res.error = err or "could not be read"
-            invert = rel in inverted
-            image = (
-                ImageInput.from_decoded(decoded, spec, invert=invert)
-                if decoded is not None
-                else None
-            )
-            if image is not None and res.probabilities is None and res.error is None:
-                from export.image_input import to_model_tensor
+    # one engine with the app's folder pass: decoded ahead in order, memory flat
+    todo = [path if need else None for (path, _rel), need in zip(files, needs, strict=True)]
+    infer = any(u is None or u.error is not None for u in usable)
+    size = batch_size_for(lazy.classifier.provider) if infer else 1
+    keep = keep_images or cam_method is not None
+    k = 0
+    inverts = [rel in inverted for _path, rel in files]
+    with closing(prepared_batches(todo, spec, size, keep_decoded=keep, inverts=inverts)) as batches:
+        for batch in batches:  # closing the pages stops the engine's work at once
+            pages = [
+                _page(files[p.index], keys[p.index], reviews, usable[p.index], p) for p in batch
+            ]
+            _classify(lazy, spec, list(zip(pages, batch, strict=True)))
+            for page, prep in zip(pages, batch, strict=True):
+                res, u, image = page.result, usable[prep.index], prep.image
+                if res.provider != "reused":
+                    res.provider = lazy.provider
+                if cam_method and image is not None and res.probabilities is not None:
+                    page.heatmap = _heatmap(lazy, image, res, cam_method, u)
+                    res.attention = page.heatmap.attention
+                if keep:
+                    page.decoded = prep.decoded
+                k += 1
+                if progress:
+                    progress(k, len(files))
+                yield page
 
-                x = to_model_tensor(image.model_gray, spec)[None]
-                res.set_outcome(lazy.classifier.probabilities(x)[0], None)
-            if image is not None and res.probabilities is not None and res.novelty is None:
-                # rule: checks-only verdict until the model-based score joins it
-                # (model_novelty.with_reasons(image.checks))
-                res.novelty = Novelty.not_available(image.checks)
-            res.provider = "reused" if reused else lazy.provider
-            if cam_method and image is not None and res.probabilities is not None:
-                page.heatmap = _heatmap(lazy, image, res, cam_method, u)
-                res.attention = page.heatmap.attention
-            if keep_images or cam_method:
-                page.decoded = inverted_image(decoded) if invert and decoded else decoded
-            if progress:
-                progress(k + 1, len(files))
-            yield page
+
+def _page(file: tuple[Path, str], key: FileKey, reviews, u: Known | None, prep: Prepared) -> Page:
+    """The page with what is known or was read; classification is :func:`_classify`'s."""
+    path, rel = file
+    res = ImageResult(path, rel, key, review=reviews.get(rel))
+    needed = prep.image is not None or prep.error is not None
+    if u is not None and u.error is None and (not needed or prep.image is not None):
+        res.set_outcome(u.probabilities, u.error)
+        res.attention = u.attention
+        res.novelty = u.novelty
+        res.provider = "reused"
+    elif prep.image is None:
+        res.error = prep.error or "could not be read"
+    return Page(res)
+
+
+def _classify(lazy: _Lazy, spec, pages: list[tuple[Page, Prepared]]) -> None:
+    """One ONNX Runtime call for the batch's files that have no result yet."""
+    from export.image_input import to_model_tensor
+
+    todo = [
+        (pg.result, p.image)
+        for pg, p in pages
+        if p.image is not None and pg.result.probabilities is None and pg.result.error is None
+    ]
+    if not todo:
+        return
+    x = to_model_tensor(np.stack([image.model_gray for _r, image in todo]), spec)
+    for (res, image), probs in zip(todo, lazy.classifier.probabilities(x), strict=True):
+        res.set_outcome(probs, None)
+        # rule: checks-only verdict until the model-based score joins it
+        # (model_novelty.with_reasons(image.checks))
+        res.novelty = Novelty.not_available(image.checks)
+    for pg, p in pages:  # reused results from before the verdict existed get it now
+        res = pg.result
+        if p.image is not None and res.probabilities is not None and res.novelty is None:
+            res.novelty = Novelty.not_available(p.image.checks)
 
 
 def _usable(k: Known | None, file: FileKey, n_classes: int, invert: bool) -> Known | None:

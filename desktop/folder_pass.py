@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from desktop.messages import Batch, Classified, KnownAttention, ModelReady
-from export.explain import ATTENTION_METHOD, ImageInput
-from export.image_input import ImageDecodeError, InputSpec, to_model_tensor
+from export.decode_pool import batch_size_for, prepared_batches
+from export.explain import ATTENTION_METHOD
+from export.image_input import to_model_tensor
 from export.novelty import Novelty
 from export.results import FileKey
 
 log = logging.getLogger(__name__)
 
-#: errors that depend only on the file's bytes: safe to remember until the file changes
-CACHEABLE_ERRORS = frozenset({"empty", "unrecognised", "truncated", "no_pixels", "unreadable"})
 #: images kept for the attention pass (about 100 KB each)
 KEEP_IMAGES = 512
 
@@ -40,28 +39,19 @@ class FolderItem:
     invert: bool = False  # the reviewer said the file's polarity is wrong
 
 
-def prepare(
-    path: Path, spec: InputSpec, invert: bool = False
-) -> tuple[ImageInput | None, str | None, bool]:
-    """(image input, error, whether the outcome may be cached)."""
-    try:
-        return ImageInput.from_path(path, spec, invert=invert), None, True
-    except ImageDecodeError as exc:
-        return None, exc.reason, exc.kind in CACHEABLE_ERRORS
-    except Exception as exc:  # a bad file must never stop the folder
-        log.exception("decoding %s failed", path)
-        return None, f"unexpected error: {type(exc).__name__}: {exc}", False
-
-
 def classify_items(
     bundle: Path,
     items: list[FolderItem],
     cache_path: Path | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     prefer: str = "auto",
 ) -> Iterator[ModelReady | Batch | KnownAttention]:
     """:class:`ModelReady`, then :class:`Batch` es (cached ones first) and the cached
-    :class:`KnownAttention`. Results are added to the prediction cache as they come."""
+    :class:`KnownAttention`. Results are added to the prediction cache as they come.
+
+    ``batch_size``: the model batch, by default the provider's
+    (:func:`export.decode_pool.batch_size_for`). Closing the generator stops the pass:
+    files not yet decoding are dropped, and nothing more is cached."""
     from desktop.prediction_cache import PredictionCache
     from export.onnx_runtime import OnnxClassifier
     from export.results import Bundle
@@ -102,56 +92,52 @@ def classify_items(
                     known.append((i, att))
             if known:
                 yield KnownAttention(tuple(known))
-        yield from _infer(clf, items, todo, b.manifest.input, cache, sha, batch_size)
+        size = batch_size or batch_size_for(clf.provider)
+        yield from _infer(clf, items, todo, b.manifest.input, cache, sha, size)
     finally:
         if cache:
             cache.close()
 
 
 def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
-    """Decode the next batch in two threads while this one is classified."""
-    batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
+    """Classify each batch while the engine decodes the next ones (``export.decode_pool``);
+    closing this generator stops the engine's work at once."""
+    paths = [items[i].path for i in todo]
+    inverts = [items[i].invert for i in todo]
+    with closing(prepared_batches(paths, spec, batch_size, inverts=inverts)) as batches:
+        yield from _classify_batches(clf, items, todo, spec, cache, sha, batches)
+
+
+def _classify_batches(clf, items, todo, spec, cache, sha, batches) -> Iterator[Batch]:
     kept = 0
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxr-prep") as pool:
-
-        def submit(batch: list[int]):
-            return [pool.submit(prepare, items[i].path, spec, items[i].invert) for i in batch]
-
-        pending = submit(batches[0]) if batches else []
-        for k, batch in enumerate(batches):
-            results = [f.result() for f in pending]
-            pending = submit(batches[k + 1]) if k + 1 < len(batches) else []
-            good = [(i, r[0]) for i, r in zip(batch, results, strict=True) if r[0] is not None]
-            out = [
-                Classified(i, None, r[1])
-                for i, r in zip(batch, results, strict=True)
-                if r[0] is None
-            ]
-            keep = {i for i, r in zip(batch, results, strict=True) if r[2]}
-            if good:
-                x = to_model_tensor(np.stack([g.model_gray for _, g in good]), spec)
-                for (i, image), p in zip(good, clf.probabilities(x), strict=True):
-                    # rule: checks-only verdict until the model-based score joins it
-                    # (model_novelty.with_reasons(image.checks))
-                    novelty = Novelty.not_available(image.checks)
-                    keep_image = image if kept < KEEP_IMAGES else None
-                    out.append(Classified(i, p, None, keep_image, novelty))
-                    kept += 1
-            if cache:
-                cache.put_many(
-                    [
-                        (
-                            items[c.index].rel_path,
-                            items[c.index].file.size,
-                            items[c.index].file.mtime_ns,
-                            sha,
-                            c.probabilities,
-                            c.error,
-                            c.novelty,
-                            items[c.index].invert,
-                        )
-                        for c in out
-                        if c.index in keep
-                    ]
-                )
-            yield Batch(tuple(out), from_cache=False)
+    for prepared in batches:
+        good = [(todo[r.index], r.image) for r in prepared if r.image is not None]
+        out = [Classified(todo[r.index], None, r.error) for r in prepared if r.image is None]
+        keep = {todo[r.index] for r in prepared if r.cacheable}
+        if good:
+            x = to_model_tensor(np.stack([g.model_gray for _, g in good]), spec)
+            for (i, image), p in zip(good, clf.probabilities(x), strict=True):
+                # rule: checks-only verdict until the model-based score joins it
+                # (model_novelty.with_reasons(image.checks))
+                novelty = Novelty.not_available(image.checks)
+                keep_image = image if kept < KEEP_IMAGES else None
+                out.append(Classified(i, p, None, keep_image, novelty))
+                kept += 1
+        if cache:
+            cache.put_many(
+                [
+                    (
+                        items[c.index].rel_path,
+                        items[c.index].file.size,
+                        items[c.index].file.mtime_ns,
+                        sha,
+                        c.probabilities,
+                        c.error,
+                        c.novelty,
+                        items[c.index].invert,
+                    )
+                    for c in out
+                    if c.index in keep
+                ]
+            )
+        yield Batch(tuple(out), from_cache=False)

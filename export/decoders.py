@@ -51,6 +51,7 @@ def _check_png_chunks(data: bytes) -> None:
     import zlib
 
     pos, n = 8, len(data)
+    view = memoryview(data)  # slices without copying megabytes of IDAT
     while pos + 12 <= n:
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
@@ -59,7 +60,7 @@ def _check_png_chunks(data: bytes) -> None:
             return  # truncated: the decoder reports it
         if kind in (b"IHDR", b"PLTE", b"IDAT", b"IEND"):
             (crc,) = struct.unpack(">I", data[end - 4 : end])
-            if zlib.crc32(data[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
+            if zlib.crc32(view[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
                 name = kind.decode("ascii", "replace")
                 raise ImageDecodeError(
                     f"damaged PNG file (checksum error in its {name} data): the copy is corrupt",

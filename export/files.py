@@ -67,7 +67,11 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
         size = os.fstat(fh.fileno()).st_size
         if size > limit:
             raise TooLarge(f"is {size} bytes, over the limit of {limit}: {path}")
-        data = fh.read(limit + 1)
+        # read what fstat announced (a read of ``limit`` bytes would allocate the limit),
+        # then whatever the file grew by, up to the limit
+        data = fh.read(size + 1)
+        if len(data) > size:
+            data += fh.read(limit + 1 - len(data))
     if len(data) > limit:  # grew while being read
         raise TooLarge(f"grew over the limit of {limit} bytes while read: {path}")
     return data

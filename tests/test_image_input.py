@@ -402,3 +402,57 @@ def test_flat_low_bit_png_keeps_its_grey(bits):
     d = _decode(data)
     g = windowed(d)
     assert 0.2 < float(g.mean()) < 0.8
+
+
+# ----------------------------------------------------------------------------- cheaper steps
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        RNG.integers(0, 256, 5000),  # 8-bit
+        RNG.integers(0, 4096, 777),  # 12 bits in 16
+        RNG.integers(0, 65536, 20000),  # 16-bit
+        RNG.integers(-1024, 3072, 3001),  # signed DICOM after the modality LUT
+        np.full(50, 1234),  # flat
+        np.array([7]),
+    ],
+)
+def test_histogram_percentile_equals_numpy_exactly(values):
+    from export.percentile import percentiles
+
+    for dtype in (np.float32, np.int32):
+        x = values.astype(dtype).reshape(-1, 1)[::1]
+        for qs in ((0.5, 99.5), (0.0, 100.0), (2.0, 98.0), (37.3, 50.0)):
+            assert percentiles(x, qs) == [float(v) for v in np.percentile(x, qs)]
+
+
+def test_non_integer_and_wide_values_fall_back_to_numpy():
+    from export.percentile import percentiles
+
+    x = RNG.normal(0, 1, 999).astype(np.float32)
+    assert percentiles(x, (0.5, 99.5)) == [float(v) for v in np.percentile(x, (0.5, 99.5))]
+    wide = np.array([0, 2**25, 5, 9], np.float32)
+    assert percentiles(wide, (10.0, 90.0)) == [float(v) for v in np.percentile(wide, (10, 90))]
+    bad = np.array([0, np.inf, 5, 6], np.float32)
+    with np.errstate(invalid="ignore"):
+        assert percentiles(bad, (0.0, 25.0)) == [float(v) for v in np.percentile(bad, (0, 25))]
+
+
+def test_model_input_equals_the_reference_steps_bit_for_bit():
+    """Percentile by partition, window as (x - lo) * scale clipped, area resize, rint: the
+    cheaper steps change no pixel of the model input (tolerance 0 grey levels)."""
+    import cv2
+
+    spec = InputSpec(height=24, width=24)
+    img = RNG.integers(300, 60000, (301, 257)).astype(np.uint16)
+    img[:20, :40] = 65535  # a burnt-in marker
+    d = _decode(png_bytes(img))
+    step = max(1, int(np.sqrt(img.size / 1_000_000)))
+    lo, hi = (float(v) for v in np.percentile(d.pixels[::step, ::step], [0.5, 99.5]))
+    ref01 = np.clip(
+        (d.pixels - np.float32(lo)) * np.float32(1.0 / (hi - lo)), 0.0, 1.0, dtype=np.float32
+    )
+    ref = np.rint(cv2.resize(ref01, (24, 24), interpolation=cv2.INTER_AREA) * 255.0)
+    assert np.array_equal(windowed(d, spec), ref01)
+    assert np.array_equal(model_gray(d, spec), ref.astype(np.uint8))
