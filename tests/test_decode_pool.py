@@ -88,7 +88,7 @@ class _Counting:
         self.started = 0
         self.lock = threading.Lock()
 
-    def __call__(self, path, spec, keep_decoded=False):
+    def __call__(self, path, spec, keep_decoded=False, invert=False):
         with self.lock:
             self.started += 1
         return None, "stand-in", False, None
