@@ -217,7 +217,9 @@ def run_folder(
                 from export.image_input import to_model_tensor
 
                 x = to_model_tensor(image.model_gray, spec)[None]
-                res.set_outcome(lazy.classifier.probabilities(x)[0], None)
+                probs, verdicts = lazy.classifier.classify(x)
+                res.set_outcome(probs[0], None)
+                res.novelty = verdicts[0]
             res.provider = "reused" if reused else lazy.provider
             if cam_method and image is not None and res.probabilities is not None:
                 page.heatmap = _heatmap(lazy, image, res, cam_method, u)

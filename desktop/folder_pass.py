@@ -116,8 +116,10 @@ def _infer(clf, items, todo, spec, cache, sha, batch_size) -> Iterator[Batch]:
             keep = {i for i, r in zip(batch, results, strict=True) if r[2]}
             if good:
                 x = to_model_tensor(np.stack([g.model_gray for _, g in good]), spec)
-                for (i, image), p in zip(good, clf.probabilities(x), strict=True):
-                    out.append(Classified(i, p, None, image if kept < KEEP_IMAGES else None))
+                probs, verdicts = clf.classify(x)
+                for (i, image), p, nv in zip(good, probs, verdicts, strict=True):
+                    keep_image = image if kept < KEEP_IMAGES else None
+                    out.append(Classified(i, p, None, keep_image, novelty=nv))
                     kept += 1
             if cache:
                 cache.put_many(

@@ -15,6 +15,7 @@ from export.attention import Attention
 from export.bundle import Manifest
 from export.explain import Heatmap, ImageInput
 from export.image_input import InputSpec
+from export.novelty import Novelty
 from export.results import FileKey
 
 # ---------------------------------------------------------------- classification worker
@@ -36,6 +37,8 @@ class Classified:
     probabilities: np.ndarray | None
     error: str | None
     image: ImageInput | None = None
+    #: the model-based "unlike the training data" verdict (None from the cache)
+    novelty: Novelty | None = None
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ class ReviewSession:
             self.cached_hits += len(msg.items)
         for c in msg.items:
             self.entries[c.index].set_outcome(c.probabilities, c.error)
+            self.entries[c.index].novelty = c.novelty
             if c.image is not None:
                 self._images[c.index] = c.image
         return [c.index for c in msg.items]
