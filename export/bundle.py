@@ -486,18 +486,24 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
 
 
 def _check_novelty_sizes(root: Path, manifest: Manifest) -> None:
-    """The guard's arrays must be exactly the float32 shapes the manifest states (checked
-    before hashing, so an oversize file is refused without being read)."""
+    """The guard's arrays must be float32 of the sizes the manifest states, checked before
+    hashing, so an oversize file is refused without being read. The means' row count is
+    matched to the classes when the session starts (``export/onnx_runtime.py``), after the
+    ONNX model's own class count, which gives the clearer message when the two disagree."""
     nov = manifest.novelty
     if nov is None:
         return
-    d, c = nov.feature_dim, len(manifest.class_names)
-    for rel, shape in ((nov.means_file, (c, d)), (nov.precision_file, (d, d))):
+    d = nov.feature_dim
+    row = 4 * d
+    checks = (
+        (nov.precision_file, lambda n: n == row * d, f"a {d} x {d} float32 array"),
+        (nov.means_file, lambda n: n % row == 0 and 0 < n // row <= 4096, f"rows of {d} float32"),
+    )
+    for rel, ok, what in checks:
         size = (root / rel).stat().st_size
-        if size != 4 * shape[0] * shape[1]:
+        if not ok(size):
             raise BundleError(
-                f"'{rel}' holds {size} bytes, not the {shape[0]} x {shape[1]} float32 "
-                "array the manifest states",
+                f"'{rel}' holds {size} bytes, not {what} as the manifest states",
                 bundle=root,
                 file=rel,
             )
