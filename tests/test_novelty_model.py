@@ -205,3 +205,26 @@ def test_vgg19_exports_with_the_guard(tmp_path):
     assert written.novelty.feature_dim == 256
     _, verdicts = OnnxClassifier(out, prefer="cpu").classify(x[:2])
     assert all(v.available and np.isfinite(v.score) for v in verdicts)
+
+
+def test_the_demo_bundle_flags_a_photo_and_not_its_own_kind(tmp_path):
+    """Headless classification sets the verdict: the demo bundle (format 2) on phantoms of
+    its training kind and on a colour picture."""
+    import cv2
+
+    from desktop.batch import run_folder
+    from desktop.paths import DEMO_BUNDLE
+    from export.results import Bundle
+    from training.phantom_dataset import write_phantoms
+    from training.phantom_styles import natural_image
+
+    write_phantoms(tmp_path / "f", 3, size=256, bit_depth=16, seed=11, flat=True, masks=False)
+    photo = natural_image(256, np.random.default_rng(0))
+    cv2.imwrite(str(tmp_path / "f" / "photo.png"), photo[..., ::-1])
+    pages = {
+        p.result.rel_path: p.result for p in run_folder(tmp_path / "f", Bundle.open(DEMO_BUNDLE))
+    }
+    assert pages["photo.png"].novelty.unlike and pages["photo.png"].novelty.available
+    phantoms = [r for rel, r in pages.items() if rel.startswith("phantom")]
+    assert len(phantoms) == 3 and all(r.novelty.available for r in phantoms)
+    assert sum(r.novelty.unlike for r in phantoms) == 0
