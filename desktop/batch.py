@@ -206,7 +206,7 @@ def run_folder(
     ]
     # one engine with the app's folder pass: decoded ahead in order, memory flat
     todo = [path if need else None for (path, _rel), need in zip(files, needs, strict=True)]
-    infer = any(u is None or u.error is not None for u in usable)
+    infer = any(u is None or u.error is not None or u.novelty is None for u in usable)
     size = batch_size_for(lazy.classifier.provider) if infer else 1
     keep = keep_images or cam_method is not None
     k = 0
@@ -237,7 +237,13 @@ def _page(file: tuple[Path, str], key: FileKey, reviews, u: Known | None, prep: 
     path, rel = file
     res = ImageResult(path, rel, key, review=reviews.get(rel))
     needed = prep.image is not None or prep.error is not None
-    if u is not None and u.error is None and (not needed or prep.image is not None):
+    # a result from before the "unlike the training data" verdict is classified again
+    if (
+        u is not None
+        and u.error is None
+        and u.novelty is not None
+        and (not needed or prep.image is not None)
+    ):
         res.set_outcome(u.probabilities, u.error)
         res.attention = u.attention
         res.novelty = u.novelty
@@ -259,15 +265,11 @@ def _classify(lazy: _Lazy, spec, pages: list[tuple[Page, Prepared]]) -> None:
     if not todo:
         return
     x = to_model_tensor(np.stack([image.model_gray for _r, image in todo]), spec)
-    for (res, image), probs in zip(todo, lazy.classifier.probabilities(x), strict=True):
-        res.set_outcome(probs, None)
-        # rule: checks-only verdict until the model-based score joins it
-        # (model_novelty.with_reasons(image.checks))
-        res.novelty = Novelty.not_available(image.checks)
-    for pg, p in pages:  # reused results from before the verdict existed get it now
-        res = pg.result
-        if p.image is not None and res.probabilities is not None and res.novelty is None:
-            res.novelty = Novelty.not_available(p.image.checks)
+    probs, verdicts = lazy.classifier.classify(x)
+    for (res, image), p, nv in zip(todo, probs, verdicts, strict=True):
+        res.set_outcome(p, None)
+        # the model's verdict and the reasons that need no model, side by side
+        res.novelty = nv.with_reasons(image.checks)
 
 
 def _usable(k: Known | None, file: FileKey, n_classes: int, invert: bool) -> Known | None:

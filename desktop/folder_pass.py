@@ -22,7 +22,6 @@ from desktop.messages import Batch, Classified, KnownAttention, ModelReady
 from export.decode_pool import batch_size_for, prepared_batches
 from export.explain import ATTENTION_METHOD
 from export.image_input import to_model_tensor
-from export.novelty import Novelty
 from export.results import FileKey
 
 log = logging.getLogger(__name__)
@@ -116,12 +115,11 @@ def _classify_batches(clf, items, todo, spec, cache, sha, batches) -> Iterator[B
         keep = {todo[r.index] for r in prepared if r.cacheable}
         if good:
             x = to_model_tensor(np.stack([g.model_gray for _, g in good]), spec)
-            for (i, image), p in zip(good, clf.probabilities(x), strict=True):
-                # rule: checks-only verdict until the model-based score joins it
-                # (model_novelty.with_reasons(image.checks))
-                novelty = Novelty.not_available(image.checks)
+            probs, verdicts = clf.classify(x)
+            for (i, image), p, nv in zip(good, probs, verdicts, strict=True):
+                # the model's verdict and the reasons that need no model, side by side
                 keep_image = image if kept < KEEP_IMAGES else None
-                out.append(Classified(i, p, None, keep_image, novelty))
+                out.append(Classified(i, p, None, keep_image, nv.with_reasons(image.checks)))
                 kept += 1
         if cache:
             cache.put_many(

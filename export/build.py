@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export.bundle import Manifest, OnnxInfo, SavedModelInfo, write_manifest
+from export.bundle import Manifest, NoveltyInfo, OnnxInfo, SavedModelInfo, write_manifest
 
 PARITY_TOL = 1e-4
 OPSET = 17
@@ -121,21 +122,38 @@ def export_savedmodel(model, path: Path, cam_layer: str, class_names: tuple[str,
     )
 
 
+#: the layer whose output is the ``features`` output: the one the logits are computed from
+FEATURES_LAYER = "head_dense"
+FEATURES_NAME = "features"
+
+
 def export_onnx(
-    model, path: Path, class_names: tuple[str, ...], opset: int = OPSET
+    model,
+    path: Path,
+    class_names: tuple[str, ...],
+    opset: int = OPSET,
+    features_layer: str | None = FEATURES_LAYER,
 ) -> dict[str, Any]:
+    """The ONNX model: logits, probabilities and (when ``features_layer``) the features the
+    guard scores, all from one graph, so classification and guard take one run."""
+    import keras
     import onnx
     import tensorflow as tf
     import tf2onnx
 
     h, w, c = model.inputs[0].shape[1:]
     spec = (tf.TensorSpec((None, h, w, c), tf.float32, name="image"),)
+    want = ["logits", "probabilities"]
+    if features_layer:
+        feats = keras.layers.Identity(name=FEATURES_NAME)(model.get_layer(features_layer).output)
+        model = keras.Model(model.inputs, [*model.outputs, feats], name=model.name)
+        want.append(FEATURES_NAME)
     proto, _ = tf2onnx.convert.from_keras(
         model, input_signature=spec, opset=opset, output_path=str(path)
     )
     outputs = [o.name for o in proto.graph.output]
     inputs = [i.name for i in proto.graph.input]
-    if inputs != ["image"] or outputs != ["logits", "probabilities"]:
+    if inputs != ["image"] or outputs != want:
         raise ExportError(f"unexpected ONNX signature: inputs {inputs}, outputs {outputs}")
     onnx.helper.set_model_props(proto, {CLASS_NAMES_KEY: json.dumps(list(class_names))})
     onnx.save(proto, str(path))
@@ -177,12 +195,71 @@ def check_parity(bundle: Path, images: np.ndarray, onnx_file: str = "model.onnx"
     }
 
 
+@dataclass
+class ReferenceData:
+    """Model inputs the guard's statistics are fitted on (``export/novelty_model.py``).
+
+    ``train``: batches of the training split, in the order of ``train_labels``;
+    ``val``: batches of the validation split (the threshold); ``ood``: named
+    out-of-distribution sets on which the candidate scores are compared.
+    """
+
+    train: Iterable[np.ndarray]
+    train_labels: np.ndarray
+    val: Iterable[np.ndarray]
+    ood: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _outputs(sess, batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    logits, feats = [], []
+    for b in batches:
+        lo, fe = sess.run(["logits", FEATURES_NAME], {"image": np.asarray(b, np.float32)})
+        logits.append(lo)
+        feats.append(fe.reshape(len(fe), -1))
+    if not logits:
+        raise ExportError("no images to fit the novelty reference on")
+    return np.concatenate(logits), np.concatenate(feats)
+
+
+def fit_novelty(bundle: Path, reference: ReferenceData, class_names: tuple[str, ...]):
+    """Fit the guard with the ONNX model as written, store its arrays; the manifest section."""
+    import onnxruntime as ort
+
+    from export.novelty_model import fit_reference, write_arrays
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(
+        str(bundle / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+    )
+    _, train_f = _outputs(sess, reference.train)
+    labels = np.asarray(reference.train_labels)
+    if len(labels) != len(train_f):
+        raise ExportError(f"{len(train_f)} training images but {len(labels)} labels")
+    val = _outputs(sess, reference.val)
+    ood = {
+        name: _outputs(sess, (x[i : i + 32] for i in range(0, len(x), 32)))
+        for name, x in reference.ood.items()
+        if len(x)
+    }
+    ref, evidence = fit_reference(train_f, labels, len(class_names), val, ood)
+    write_arrays(bundle, ref)
+    return NoveltyInfo(
+        score=ref.score,
+        features_name=FEATURES_NAME,
+        feature_dim=int(train_f.shape[1]),
+        threshold=ref.threshold,
+        evidence=evidence,
+    )
+
+
 def write_bundle(
     model,
     out: str | os.PathLike[str],
     manifest: Manifest,
     *,
     parity_images: np.ndarray,
+    reference: ReferenceData | None = None,
     force: bool = False,
 ) -> Manifest:
     """Export everything into a temporary folder, check it, then move it into place.
@@ -199,18 +276,27 @@ def write_bundle(
     try:
         cam_layer = manifest.savedmodel.cam_layer
         export_savedmodel(model, tmp / "savedmodel", cam_layer, manifest.class_names)
-        export_onnx(model, tmp / "model.onnx", manifest.class_names)
+        export_onnx(
+            model,
+            tmp / "model.onnx",
+            manifest.class_names,
+            features_layer=FEATURES_LAYER if reference is not None else None,
+        )
         parity = check_parity(tmp, parity_images)
         if not parity["max_abs_prob_diff"] <= PARITY_TOL:
             raise ExportError(
                 f"ONNX and TF disagree: max |Δp| = {parity['max_abs_prob_diff']:.2e} "
                 f"> {PARITY_TOL:.0e} on {parity['n_images']} images; bundle not written"
             )
+        novelty = None
+        if reference is not None:
+            novelty = fit_novelty(tmp, reference, manifest.class_names)
         manifest = replace(
             manifest,
             onnx=replace(manifest.onnx or OnnxInfo(), opset=OPSET),
             savedmodel=replace(manifest.savedmodel or SavedModelInfo(), cam_layer=cam_layer),
             parity=parity,
+            novelty=novelty,
             versions={**library_versions(), **manifest.versions},
         )
         written = write_manifest(tmp, manifest)

@@ -23,7 +23,7 @@ from export.atomic import atomic_write_bytes
 from export.image_input import InputSpec
 
 FORMAT = "cxr-review-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 CLASS_NAMES = ("COVID-19", "Normal", "Pneumonia")
 INTENDED_USE = (
@@ -99,6 +99,20 @@ class TrainingSummary:
 
 
 @dataclass(frozen=True)
+class NoveltyInfo:
+    """The "unlike the training data" guard (format 2): which score, its threshold, and the
+    reference arrays (raw little-endian float32, ``export/novelty_model.py``)."""
+
+    score: str = "mahalanobis"
+    features_name: str = "features"
+    feature_dim: int = 0
+    threshold: float = 0.0
+    means_file: str = "novelty/means.f32"
+    precision_file: str = "novelty/precision.f32"
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything a reader needs to use a bundle correctly (see ``export/BUNDLE.md``)."""
 
@@ -115,6 +129,8 @@ class Manifest:
     created: str = ""
     files: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: None: the bundle predates the guard (format 1) or was exported without it
+    novelty: NoveltyInfo | None = None
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -169,6 +185,7 @@ class Manifest:
                 created=_text(d, "created", ""),
                 files=_files(d["files"]),
                 extra=_dict(d, "extra"),
+                novelty=_novelty(d.get("novelty")) if version >= 2 else None,
                 format=fmt,
                 format_version=version,
             )
@@ -252,6 +269,31 @@ def _section(cls: type, v: Any, key: str) -> Any:
         return cls(**{k: val for k, val in v.items() if k in fields})
     except TypeError as exc:
         raise BundleError(f"manifest '{key}' is invalid: {exc}", file=MANIFEST_NAME) from None
+
+
+def _novelty(v: Any) -> NoveltyInfo | None:
+    """The guard's section, checked as untrusted input: known score, sane sizes, safe paths."""
+    from export.novelty_model import MAX_FEATURE_DIM, SCORES
+
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise BundleError("manifest 'novelty' must be an object", file=MANIFEST_NAME)
+    thr = v.get("threshold")
+    if isinstance(thr, bool) or not isinstance(thr, int | float) or not math.isfinite(thr):
+        raise BundleError("manifest 'novelty.threshold' must be a number", file=MANIFEST_NAME)
+    info = _section(NoveltyInfo, {**v, "threshold": float(thr)}, "novelty")
+    if info.score not in SCORES:
+        raise BundleError(
+            f"manifest 'novelty.score' must be one of {', '.join(SCORES)}", file=MANIFEST_NAME
+        )
+    if not 1 <= info.feature_dim <= MAX_FEATURE_DIM:
+        raise BundleError(
+            f"manifest 'novelty.feature_dim' must be 1 to {MAX_FEATURE_DIM}", file=MANIFEST_NAME
+        )
+    for rel in (info.means_file, info.precision_file):
+        _check_relpath(rel)
+    return info
 
 
 def _files(v: Any) -> dict[str, str]:
@@ -391,7 +433,10 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
     listed = set(manifest.files)
     _check_relpath(manifest.savedmodel.directory)
     sm_pb = f"{manifest.savedmodel.directory.rstrip('/')}/saved_model.pb"
-    for needed in (manifest.onnx.file, sm_pb):
+    needed_files = [manifest.onnx.file, sm_pb]
+    if manifest.novelty is not None:
+        needed_files += [manifest.novelty.means_file, manifest.novelty.precision_file]
+    for needed in needed_files:
         if needed not in listed:
             raise BundleError(
                 f"manifest does not list the model file '{needed}'", bundle=root, file=needed
@@ -418,6 +463,7 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
             bundle=root,
             file=rel,
         )
+    _check_novelty_sizes(root, manifest)
     from export.bundle_safety import check_model_files, model_file_limits
 
     # the model files are read once: hashed, then checked for what they may do
@@ -437,6 +483,30 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
             )
     # what the model files may do, before TensorFlow or ONNX Runtime loads them
     check_model_files(root, manifest, blobs)
+
+
+def _check_novelty_sizes(root: Path, manifest: Manifest) -> None:
+    """The guard's arrays must be float32 of the sizes the manifest states, checked before
+    hashing, so an oversize file is refused without being read. The means' row count is
+    matched to the classes when the session starts (``export/onnx_runtime.py``), after the
+    ONNX model's own class count, which gives the clearer message when the two disagree."""
+    nov = manifest.novelty
+    if nov is None:
+        return
+    d = nov.feature_dim
+    row = 4 * d
+    checks = (
+        (nov.precision_file, lambda n: n == row * d, f"a {d} x {d} float32 array"),
+        (nov.means_file, lambda n: n % row == 0 and 0 < n // row <= 4096, f"rows of {d} float32"),
+    )
+    for rel, ok, what in checks:
+        size = (root / rel).stat().st_size
+        if not ok(size):
+            raise BundleError(
+                f"'{rel}' holds {size} bytes, not {what} as the manifest states",
+                bundle=root,
+                file=rel,
+            )
 
 
 def _read_model_file(root: Path, rel: str, limit: int) -> bytes:
@@ -479,6 +549,7 @@ __all__ = [
     "MANIFEST_NAME",
     "BundleError",
     "Manifest",
+    "NoveltyInfo",
     "OnnxInfo",
     "SavedModelInfo",
     "TrainingSummary",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from export.bundle import BundleError, Manifest, bundle_root, load_bundle
+from export.novelty import Novelty
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,7 @@ class OnnxClassifier:
         self.provider_label = self.choice.label
         log.info("ONNX Runtime: %s", self.provider_label)
         self._check_against_manifest(root)
+        self.reference = self._load_reference(root)
 
     def _check_against_manifest(self, root: Path) -> None:
         import json
@@ -334,6 +336,61 @@ class OnnxClassifier:
                 bundle=root,
             )
 
+    def _load_reference(self, root: Path):
+        """The guard's statistics (format 2), or None: such a bundle's guard is not available."""
+        from export.novelty_model import Reference, read_array
+
+        nov = self.manifest.novelty
+        if nov is None:
+            return None
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if nov.features_name not in outputs:
+            raise BundleError(f"ONNX model has no output '{nov.features_name}'", bundle=root)
+        if outputs[nov.features_name].shape[-1] != nov.feature_dim:
+            raise BundleError(
+                f"ONNX output '{nov.features_name}' has {outputs[nov.features_name].shape[-1]} "
+                f"values but the manifest says {nov.feature_dim}",
+                bundle=root,
+            )
+        d, c = nov.feature_dim, len(self.manifest.class_names)
+        try:
+            means = read_array(root / nov.means_file, (c, d))
+            precision = read_array(root / nov.precision_file, (d, d))
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"novelty reference cannot be read ({exc})", bundle=root) from None
+        return Reference(nov.score, nov.threshold, means, precision)
+
+    def classify(self, batch: np.ndarray) -> tuple[np.ndarray, list[Novelty]]:
+        """Calibrated probabilities and the model-based verdict per image, from one run.
+
+        The logits and the features come out of the same session run: the guard
+        costs a few matrix products, never a second forward pass.
+        """
+        x = self._batch(batch)
+        if self.reference is None:
+            z = self._run([self.manifest.onnx.logits_name], x)[0]
+            return self._calibrated(z), [Novelty.not_available() for _ in range(len(z))]
+        names = [self.manifest.onnx.logits_name]
+        if self.reference.score == "mahalanobis":
+            names.append(self.manifest.novelty.features_name)
+        outs = self._run(names, x)
+        feats = outs[1] if len(outs) > 1 else None
+        return self._calibrated(outs[0]), self.reference.verdicts(outs[0], feats)
+
+    def _batch(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        return x[None] if x.ndim == 3 else x
+
+    def _run(self, names: list[str], x: np.ndarray) -> list[np.ndarray]:
+        outs = self.session.run(names, {self.manifest.onnx.input_name: x})
+        return [np.asarray(o) for o in outs]
+
+    def _calibrated(self, logits: np.ndarray) -> np.ndarray:
+        z = logits.astype(np.float64) / self.manifest.calibration_temperature
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
     def logits(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         if x.ndim == 3:
@@ -345,10 +402,7 @@ class OnnxClassifier:
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Temperature-scaled softmax: the calibrated probabilities the reviewer sees."""
-        z = self.logits(batch).astype(np.float64) / self.manifest.calibration_temperature
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return self._calibrated(self.logits(batch))
 
     def predict(self, batch: np.ndarray) -> list:
         """One :class:`export.results.Prediction` per image of ``batch``."""

@@ -206,7 +206,11 @@ def test_classify_heatmap_review_and_reopen(qtbot, phantom_folder):
     def near(colour) -> int:
         return int((np.abs(rgb - np.asarray(colour[:3], int)).max(axis=1) <= 3).sum())
 
-    assert near(rgba_table("viridis")[255]) > 0 and near(rgba_table("inferno")[255]) == 0
+    # the map's peak, sampled at image pixels between model-grid points, can sit a step or two
+    # below the top of the table
+    top = range(245, 256)
+    assert sum(near(rgba_table("viridis")[k]) for k in top) > 0
+    assert sum(near(rgba_table("inferno")[k]) for k in top) == 0
     w2.shutdown()
 
 

@@ -29,6 +29,7 @@ def export_run(run: str, out: str, *, quantize: str | None = None, force: bool =
     from export.image_input import InputSpec
     from training.cache import open_cache
     from training.model import ModelSpec, TrainError, build_model
+    from training.novelty_sets import reference_data
     from training.pipeline import tensor_batches
     from training.train import TrainConfig, make_manifest, run_class_names
 
@@ -49,7 +50,12 @@ def export_run(run: str, out: str, *, quantize: str | None = None, force: bool =
     manifest = make_manifest(cfg, summary, spec, mspec)
     val = cache.rows("val")
     written = write_bundle(
-        model, out, manifest, parity_images=next(tensor_batches(cache, val[:32], 32)), force=force
+        model,
+        out,
+        manifest,
+        parity_images=next(tensor_batches(cache, val[:32], 32)),
+        reference=reference_data(cache, spec),
+        force=force,
     )
     if quantize == "int8":
         written = _add_int8(Path(out), written, cache)

@@ -58,6 +58,7 @@ class Settings:
     seed: int
     masks: bool
     flat: bool
+    style: str = "standard"
 
 
 def parse_ratio(text: str) -> tuple[float, float, float]:
@@ -155,10 +156,10 @@ def _mask_path(out: Path, rel: str, kind: str) -> Path:
 
 def render_item(item: Item, settings: Settings) -> dict[str, Any]:
     """Render one phantom, write image (+ masks), return its record for phantoms.json."""
-    from training.phantoms import render_phantom
+    from training.phantom_styles import render_styled
 
     rng = np.random.default_rng([settings.seed, item.index])
-    ph = render_phantom(item.label, settings.size, rng, marker=item.marker)
+    ph = render_styled(item.label, settings.size, rng, settings.style, marker=item.marker)
     out = Path(settings.out)
     if settings.bit_depth == 16:
         # a different sub-range of the 16-bit container per image, as DICOM conversions do
@@ -202,8 +203,13 @@ def write_phantoms(
     force: bool = False,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    style: str = "standard",
 ) -> dict[str, Any]:
     """Generate ``n`` phantoms into ``out``; returns the summary also written to phantoms.json."""
+    from training.phantom_styles import STYLES
+
+    if style not in STYLES:
+        raise PhantomError(f"--style must be one of {', '.join(STYLES)}, not {style!r}")
     if n < 1:
         raise PhantomError("--n must be at least 1")
     if not 32 <= size <= 4096:
@@ -239,7 +245,7 @@ def write_phantoms(
     except OSError as exc:
         raise PhantomError(f"cannot create folders under {out_p}: {exc.strerror or exc}") from None
 
-    settings = Settings(str(out_p), size, bit_depth, seed, masks, flat)
+    settings = Settings(str(out_p), size, bit_depth, seed, masks, flat, style)
     workers = max(1, min(workers or os.cpu_count() or 1, 32))
     chunk = max(1, min(16, n // (workers * 4) or 1))
     chunks = [(items[i : i + chunk], settings) for i in range(0, n, chunk)]
@@ -260,6 +266,7 @@ def write_phantoms(
         "bit_depth": bit_depth,
         "seed": seed,
         "confound": confound,
+        "style": style,
         "class_ratio": list(ratio),
         "marker_prob": marker_prob if confound == "none" else None,
         "confound_p": confound_p if confound == "markers" else None,
@@ -299,6 +306,13 @@ def add_arguments(p) -> None:
         default="none",
         help="'markers': burned-in marker text and corner follow the class (a shortcut to learn); "
         "'shuffled': the same class markers on every image, unrelated to its class",
+    )
+    p.add_argument(
+        "--style",
+        default="standard",
+        help="standard (adult PA chest), or images unlike it for testing the 'unlike the "
+        "training data' guard: lateral, paediatric, collimated, inverted, noisy, non-chest, "
+        "natural (colour pictures)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (output is deterministic)")
     p.add_argument(
@@ -344,6 +358,7 @@ def run(args) -> int:
         force=args.force,
         workers=args.workers,
         progress=progress,
+        style=args.style,
     )
     dt = time.perf_counter() - t0
     counts = ", ".join(f"{k} {v}" for k, v in summary["class_counts"].items())

@@ -139,11 +139,13 @@ def render_phantom(
     *,
     marker: tuple[str, str] | None = None,
     with_lesion: bool = True,
+    overrides: dict[str, Any] | None = None,
 ) -> Phantom:
-    """Render one phantom. ``marker`` = (text, corner) or None; ``with_lesion`` only for tests."""
+    """Render one phantom. ``marker`` = (text, corner) or None; ``with_lesion`` only for tests;
+    ``overrides`` replace drawn parameters (other proportions: ``training/phantom_styles.py``)."""
     if label not in CLASSES:
         raise ValueError(f"unknown class {label!r}")
-    p = _draw_params(rng, label)
+    p = {**_draw_params(rng, label), **(overrides or {})}
     # Smooth anatomy is computed on a grid of at most half the output size and
     # upsampled; noise and burned-in text are made at full resolution.
     full = size

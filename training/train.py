@@ -291,6 +291,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "seconds": None,
     }
     from export.build import write_bundle
+    from training.novelty_sets import reference_data
     from training.report import plot_curves, plot_reliability, plot_roc, write_report
 
     # metrics first: a failed export must not lose the evaluation (cxr export can retry)
@@ -299,7 +300,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     )
     manifest = make_manifest(cfg, summary, spec, mspec)
     parity = _parity_images(cache, rows["val"])
-    written = write_bundle(model, run / "bundle", manifest, parity_images=parity, force=cfg.force)
+    written = write_bundle(
+        model, run / "bundle", manifest, parity_images=parity, force=cfg.force,
+        reference=reference_data(cache, spec),
+    )  # fmt: skip
     summary["parity"] = written.parity
     _say(
         f"bundle written to {run / 'bundle'} (ONNX vs TF max |Δp| "
