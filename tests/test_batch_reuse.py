@@ -11,6 +11,7 @@ from imaging_factory import png_bytes
 from desktop.batch import Known, read_known, run_folder, write_known
 from desktop.paths import DEMO_BUNDLE
 from export.attention import Attention
+from export.novelty import Novelty
 from export.results import Bundle, FileKey
 
 pytestmark = pytest.mark.skipif(
@@ -34,7 +35,13 @@ def test_handed_over_results_apply_to_the_same_file_version_and_model(tmp_path, 
     mine = np.full(n, 1.0 / n, np.float32)
     key = {p.name: FileKey.of(p) for p in folder.iterdir()}
     known = {
-        "a.png": Known(key["a.png"], mine, None, Attention(0.9, 0.0, 0.0, "estimated")),
+        "a.png": Known(
+            key["a.png"],
+            mine,
+            None,
+            Attention(0.9, 0.0, 0.0, "estimated"),
+            novelty=Novelty(True, 1.0, 9.0),
+        ),
         "b.png": Known(key["b.png"], None, "permission denied reading the file"),  # now readable
         "c.png": Known(key["c.png"], np.ones(n + 1, np.float32), None),  # another class count
         "d.png": Known(FileKey(1, 1), mine, None),  # the file changed since
