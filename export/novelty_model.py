@@ -63,7 +63,9 @@ class Reference:
             s = float(s)
             reasons = ()
             if not math.isfinite(s) or s > self.threshold:
-                reasons = (f"unlike the training data (score {s:.1f} > {self.threshold:.1f})",)
+                reasons = (
+                    f"the model's features are far from its training images (score {s:.1f} > {self.threshold:.1f})",
+                )
             out.append(Novelty(True, s, self.threshold, reasons))
         return out
 

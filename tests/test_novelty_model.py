@@ -81,7 +81,9 @@ def test_the_verdict_says_why_in_words():
     ref = Reference("energy", -5.0, np.zeros((2, 1), np.float32), np.eye(1, dtype=np.float32))
     like, unlike, broken = ref.verdicts(np.array([[20.0, 0.0], [0.0, 0.0], [np.nan, 0.0]]), None)
     assert like.available and not like.unlike and like.threshold == -5.0
-    assert unlike.unlike and unlike.reasons[0].startswith("unlike the training data (score ")
+    assert unlike.unlike and unlike.reasons[0].startswith(
+        "the model's features are far from its training images (score "
+    )
     assert "> -5.0)" in unlike.reasons[0]
     assert broken.unlike  # a score that is not a number is never "like the training data"
 
