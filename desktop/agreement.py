@@ -21,6 +21,9 @@ from itertools import combinations
 from typing import Any
 
 Z95 = 1.959963984540054
+#: below this many images the large-sample SE means nothing (two images give a zero-width
+#: interval): κ is given without an interval
+MIN_N_FOR_CI = 10
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Kappa:
     def text(self) -> str:
         if self.kappa is None:
             return f"κ undefined (one class only), n = {self.n}"
+        if self.low is None or self.high is None:
+            return f"κ = {self.kappa:.2f} (too few images for a 95 % CI), n = {self.n}"
         return f"κ = {self.kappa:.2f} (95 % CI {self.low:.2f} to {self.high:.2f}), n = {self.n}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,6 +89,8 @@ def kappa(matrix: Sequence[Sequence[int]]) -> Kappa | None:
     off = sum(p[i][j] * (col[i] + row[j]) ** 2 for i in range(k) for j in range(k) if i != j)
     var = (diag + (1 - kap) ** 2 * off - (kap - pe * (1 - kap)) ** 2) / (n * (1 - pe) ** 2)
     se = math.sqrt(max(var, 0.0))
+    if n < MIN_N_FOR_CI:
+        return Kappa(n, po, pe, kap, None, None, None)
     low, high = max(-1.0, kap - Z95 * se), min(1.0, kap + Z95 * se)
     return Kappa(n, po, pe, kap, se, low, high)
 
@@ -172,6 +179,8 @@ def agreement(
     for ai, decision, reviewer_class in decided:
         if decision in counts:
             counts[decision] += 1
+        if decision == "agree" and not reviewer_class:  # imported without the AI's class
+            reviewer_class = ai
         if decision in ("agree", "override") and ai and reviewer_class:
             pairs.append((reviewer_class, ai))
     m = confusion(pairs, classes)

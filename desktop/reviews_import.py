@@ -90,8 +90,8 @@ def parse_entry(d: object) -> Entry:
     decision, cls = _text(d, "decision"), _text(d, "class")
     if decision is not None and decision not in DECISIONS:
         raise EntryError(f"unknown decision {decision!r} (known: {', '.join(DECISIONS)})")
-    if decision in ("agree", "override") and not cls:
-        raise EntryError(f"a decision {decision!r} needs its class")
+    if decision == "override" and not cls:  # "agree" without a class agrees with the AI
+        raise EntryError("an override needs the reviewer's class")
     marks = d.get("annotations")
     if marks is not None:
         if not isinstance(marks, list):

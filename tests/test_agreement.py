@@ -57,14 +57,16 @@ def test_three_class_textbook_example():
 
 
 def test_edge_cases():
-    perfect = kappa([[3, 0], [0, 4]])
+    perfect = kappa([[6, 0], [0, 4]])
     assert perfect.kappa == pytest.approx(1.0) and perfect.se == pytest.approx(0.0)
+    few = kappa([[1, 0], [1, 0]])  # two images: no interval rather than a zero-width one
+    assert few.kappa is not None and few.low is None and "too few" in few.text()
     assert kappa([[5, 0], [0, 0]]).kappa is None  # one class only: undefined, not 1 or 0
     assert "undefined" in kappa([[5, 0], [0, 0]]).text()
     assert kappa([[0, 0], [0, 0]]) is None
     chance = kappa([[1, 1], [1, 1]])
     assert chance.kappa == pytest.approx(0.0)
-    worst = kappa([[0, 5], [5, 0]])
+    worst = kappa([[0, 5], [5, 0]])  # n = 10: the interval is given
     assert worst.low >= -1.0 and worst.kappa == pytest.approx(-1.0)
 
 
@@ -88,7 +90,7 @@ def test_reviewer_vs_ai_leaves_uncertain_out():
     assert "67 % agreement" in a.line() and "1 uncertain" in a.line()
     d = a.as_dict()
     assert d["confusion_matrix"]["counts"] == [[1, 0], [1, 1]]
-    assert d["reviewer_vs_ai"]["kappa_ci95"][0] <= d["reviewer_vs_ai"]["kappa"]
+    assert d["reviewer_vs_ai"]["kappa_ci95"] is None  # three images: too few for an interval
 
 
 def test_latest_decision_per_reviewer_from_the_store(tmp_path):
@@ -118,3 +120,8 @@ def test_same_reviewer_pressing_the_same_key_adds_no_history(tmp_path):
         s.set_decision("a.png", "agree", reviewer="ann", ai_class="Normal")
         s.set_decision("a.png", "agree", reviewer="ann", ai_class="Normal")
         assert len(s.history("a.png")) == 2  # decision + class, once
+
+
+def test_an_agreement_imported_without_its_class_agrees_with_the_ai():
+    a = agreement([("Normal", "agree", None), ("Pneumonia", "agree", None)], ["Normal", "Pneumonia"])
+    assert a.matrix == [[1, 0], [0, 1]] and a.kappa.observed == pytest.approx(1.0)

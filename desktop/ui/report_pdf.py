@@ -184,20 +184,17 @@ class ReportWriter:
             f"agreed {dec.get('agree', 0)},   overridden {dec.get('override', 0)},   "
             f"uncertain {dec.get('uncertain', 0)},   not reviewed {len(ok) - len(reviewed)}",
         )
-        by_class = Counter(r.review.reviewer_class for r in reviewed if r.review.reviewer_class)
+
+        def reviewer_class(r: ImageResult) -> str | None:  # an agreement without its class
+            c = r.review.reviewer_class  # (imported) agrees with the AI
+            return c or (r.predicted(names) if r.review.decision == "agree" else None)
+
+        by_class = Counter(c for r in reviewed if (c := reviewer_class(r)))
         if by_class:
             y = self._line(
                 y, "Reviewer classes: " + ",   ".join(f"{n}: {by_class.get(n, 0)}" for n in names)
             )
-        decided = [r for r in reviewed if r.review.reviewer_class]
-        if decided:
-            agree = sum(r.review.reviewer_class == r.predicted(names) for r in decided)
-            y = self._line(
-                y,
-                f"AI–reviewer agreement: {agree}/{len(decided)} "
-                f"({agree / len(decided) * 100:.0f} %) of images with a reviewer class",
-            )
-            y = self._kappa_line(y, rows)
+        y = self._kappa_line(y, rows)
         y = self._line(
             y + 6,
             "The summary at the end counts the images whose heatmap lay mostly "
@@ -301,7 +298,7 @@ class ReportWriter:
             y = self._line(y, "Reviewer: not reviewed", 10)
         else:
             what = {
-                "agree": f"agreed ({r.reviewer_class})",
+                "agree": f"agreed ({r.reviewer_class or rec.predicted(names) or 'the AI'})",
                 "override": f"overridden → {r.reviewer_class}",
                 "uncertain": "marked uncertain",
             }[r.decision]
@@ -332,11 +329,18 @@ class ReportWriter:
             )
 
     def _kappa_line(self, y: float, rows: list[ImageResult]) -> float:
-        """Cohen's κ on the cover; the matrix and inter-reader figures are in the summary."""
+        """Agreement and Cohen's κ on the cover, the same figures as the summary's (which
+        adds the matrix and the inter-reader figures)."""
         names = self.manifest.class_names
         k = agreement(reviewer_vs_ai(rows, names), names).kappa
         if k is None:
             return y
+        agreed = round(k.observed * k.n)
+        y = self._line(
+            y,
+            f"AI–reviewer agreement: {agreed}/{k.n} ({k.observed * 100:.0f} %) of the images "
+            "agreed with or overridden",
+        )
         return self._line(y, f"Cohen's {k.text()} (confusion matrix in the summary)")
 
     def _marks_line(self, y: float, marks: Sequence[Annotation]) -> float:
