@@ -336,7 +336,37 @@ def analysis_image(decoded, spec, *, image01: np.ndarray | None = None) -> np.nd
 
     frame = analysis_shape(decoded.meta.height, decoded.meta.width)
     full = windowed(decoded, spec) if image01 is None else image01
-    return _u8(cv2.resize(full, frame[::-1], interpolation=cv2.INTER_AREA))
+    return _u8(cv2.resize(_block_mean(full, frame), frame[::-1], interpolation=cv2.INTER_AREA))
+
+
+#: the block mean leaves at least this many times the analysis frame on each side
+BLOCK_MARGIN = 4
+
+
+def _block_mean(image: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """``image`` averaged over k x k blocks, k the largest whole factor of both sides that
+    leaves at least :data:`BLOCK_MARGIN` times ``frame`` (the image itself when there is none,
+    e.g. an odd side: cropping a remainder would shift the whole frame).
+
+    OpenCV's area resize takes a fast path for whole factors: on a 2,500x2,048 film
+    (one core) the analysis image costs 10.6-11.2 ms straight and 3.7-4.4 ms through the
+    2 x 2 block mean. Against the straight area resize (2,500x2,048 phantoms and films,
+    2,100x1,700 to 4,002x3,000): mean change <= 0.09 grey levels, <= 0.1 % of pixels off
+    by more than one level, up to 8 levels along a hard full-range edge (a burnt-in
+    marker); lung estimate Dice >= 0.998, text-marker Dice >= 0.94, the pixel checks
+    unchanged, the attention shares of a fixed CAM within 7e-4 (tests/test_decode_fast.py
+    holds the grey-level bounds). Images under 1,024 px on a side (the demo and test
+    phantoms) are not touched; the model input never is (:func:`export.image_input.model_gray`
+    resizes the full image).
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    k_max = min(h // (BLOCK_MARGIN * frame[0]), w // (BLOCK_MARGIN * frame[1]))
+    k = next((k for k in range(k_max, 1, -1) if h % k == 0 and w % k == 0), 1)
+    if k == 1:
+        return image
+    return cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA)
 
 
 def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -45,19 +45,24 @@ def _png_header(data: bytes) -> tuple[int, int, int, int] | None:
     return width, height, depth, ctype
 
 
-def _check_png_chunks(data: bytes) -> None:
+def _check_png_chunks(data: bytes) -> frozenset[bytes] | None:
     """Verify the CRC of the critical chunks: Pillow does not, and a PNG damaged in the
-    middle can otherwise decode "fine" into a corrupted picture that a reviewer would trust."""
+    middle can otherwise decode "fine" into a corrupted picture that a reviewer would trust.
+
+    Returns the kinds of chunk up to IEND, or None when the file ends before IEND (the
+    decoder reports the truncation)."""
     import zlib
 
     pos, n = 8, len(data)
     view = memoryview(data)  # slices without copying megabytes of IDAT
+    kinds: set[bytes] = set()
     while pos + 12 <= n:
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         if end > n:
-            return  # truncated: the decoder reports it
+            return None
+        kinds.add(kind)
         if kind in (b"IHDR", b"PLTE", b"IDAT", b"IEND"):
             (crc,) = struct.unpack(">I", data[end - 4 : end])
             if zlib.crc32(view[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
@@ -67,8 +72,62 @@ def _check_png_chunks(data: bytes) -> None:
                     "unreadable",
                 )
         if kind == b"IEND":
-            return
+            return frozenset(kinds)
         pos = end
+    return None
+
+
+#: decode 8/16-bit grey PNGs through OpenCV (:func:`_decode_png_grey`); False: all through
+#: Pillow, the reference the tests compare with
+GREY_PNG_THROUGH_OPENCV = True
+#: chunks that change what a grey PNG decodes to (transparency, animation, a palette) or
+#: that neither decoder knows (any other critical chunk): such files take Pillow's path
+_PNG_GREY_FAST_KNOWN = frozenset({b"IHDR", b"IDAT", b"IEND"})
+_PNG_GREY_FAST_DENY = frozenset({b"tRNS", b"PLTE", b"acTL", b"fcTL", b"fdAT"})
+
+
+def _decode_png_grey(
+    data: bytes, png: tuple[int, int, int, int], kinds: frozenset[bytes] | None
+) -> DecodedImage | None:
+    """8/16-bit grey, non-interlaced, complete PNGs through OpenCV (libpng), else None.
+
+    The same pixels as Pillow's path (tests/test_decode_fast.py compares them variant by
+    variant), for less: libpng inflates straight into the array (no copies out of a Pillow
+    image) and releases the GIL throughout. File -> DecodedImage on one core, 2,500x2,048
+    16-bit: 86-90 -> 76-79 ms (63-72 -> 62-66 ms in a decode process, whose allocator keeps
+    freed memory: :func:`export.decode_pool.keep_freed_memory`); 8-bit: 31 ms either way.
+    The chunk walk before it stays: it finds truncation, transparency and animation
+    before libpng runs, and a damaged file gets our worded error instead of libpng's line
+    on stderr. Anything else, and any file libpng refuses, goes the Pillow way, which
+    words the error.
+    """
+    import cv2
+
+    width, height, depth, ctype = png
+    if (
+        not GREY_PNG_THROUGH_OPENCV
+        or ctype != 0
+        or depth not in (8, 16)
+        or data[28] != 0
+        or kinds is None
+    ):
+        return None
+    if kinds & _PNG_GREY_FAST_DENY or any(
+        k[:1].isupper() and k not in _PNG_GREY_FAST_KNOWN for k in kinds
+    ):
+        return None
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    dtype = np.uint8 if depth == 8 else np.uint16
+    if arr is None or arr.shape != (height, width) or arr.dtype != dtype:
+        return None
+    meta = ImageMeta(
+        width=width,
+        height=height,
+        bit_depth=depth,
+        photometric="MONOCHROME2",
+        source_format="png",
+    )
+    return DecodedImage(arr.astype(np.float32), meta, (0.0, float(2**depth - 1)))
 
 
 def decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
@@ -79,9 +138,12 @@ def decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
         if png is None:
             raise ImageDecodeError("damaged PNG file (header missing)", "truncated")
         _check_pixels(png[0], png[1], max_pixels)
-        _check_png_chunks(data)
+        kinds = _check_png_chunks(data)
         if png[2] == 16 and png[3] != 0:
             return _decode_png16_colour(data, png)
+        fast = _decode_png_grey(data, png, kinds)
+        if fast is not None:
+            return fast
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -253,7 +315,7 @@ def decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
                 nominal = (float(gray.min()), float(gray.max()))
         if photometric == "MONOCHROME1":  # low values are white: flip so air is dark
             gray = (nominal[0] + nominal[1]) - gray
-    gray = np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
+    gray = _finite(gray)
     meta = ImageMeta(
         width=int(gray.shape[1]),
         height=int(gray.shape[0]),
@@ -266,6 +328,16 @@ def decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
         chroma=chroma,
     )
     return DecodedImage(np.ascontiguousarray(gray, dtype=np.float32), meta, nominal)
+
+
+def _finite(gray: np.ndarray) -> np.ndarray:
+    """NaN and infinities as 0 (a float DICOM may hold them); the image itself, uncopied,
+    when all is finite, which its minimum and maximum tell (NaN propagates through both):
+    2,500x2,048: 0.8 ms against 20 ms for ``np.nan_to_num`` (a 12-bit DICOM's file ->
+    ImageInput: 50-51 -> 31-35 ms on one core)."""
+    if gray.size == 0 or (np.isfinite(gray.min()) and np.isfinite(gray.max())):
+        return gray
+    return np.nan_to_num(gray, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _dicom_tags(ds: Any) -> dict[str, str]:
