@@ -2,13 +2,13 @@
 
 * Classification: :func:`desktop.folder_pass.classify_items` as a superqt
   generator worker, cancelled at its next yield when the folder or bundle changes.
-* Both run below the window's CPU priority (``desktop.priority``), and so do
-  the decode threads, ONNX Runtime's threads and the Grad-CAM child they start.
 * Grad-CAM: one long-lived thread always takes the *latest* request, so
   paging quickly through a folder never queues stale work, and hands it to
   a child process where TensorFlow lives (see ``desktop.cam_process``).
   Between the reviewer's requests it works through the background queue of
   the attention pass.
+* Both run below the window's CPU priority (``desktop.priority``), and so do
+  the decode threads, ONNX Runtime's threads and the Grad-CAM child they start.
 """
 
 from __future__ import annotations
