@@ -1,4 +1,5 @@
-"""Style sheets set from the result and attention handlers, which run for every image."""
+"""Widget updates from the result and attention handlers, which run for every image: only a
+change is applied, and nothing paints the window inside the handler."""
 
 from __future__ import annotations
 
