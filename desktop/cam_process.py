@@ -16,6 +16,7 @@ import os
 import traceback
 
 from desktop.messages import CamFailure, CamJob
+from desktop.priority import lower_this_process
 
 #: the child's CPU priority offset: where classification and Grad-CAM compete for few cores,
 #: the folder's classification goes first; an idle app leaves the child the whole CPU anyway
@@ -25,8 +26,7 @@ CAM_NICE = 10
 def _serve(conn) -> None:
     if os.environ.get("CXR_VERBOSE", "").strip() != "1":  # export.cam_runtime.VERBOSE_ENV
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with contextlib.suppress(AttributeError, OSError):  # os.nice: POSIX only
-        os.nice(CAM_NICE)
+    lower_this_process(CAM_NICE)  # already so when started from a lowered thread
     runners: dict[tuple[str, str], object] = {}
     while True:
         try:

@@ -182,8 +182,11 @@ class ReviewSession:
         return attention_summary(self.entries, min_lung_share)
 
     def all_checked(self) -> bool:
-        _f, checked, total = attention_summary(self.entries, 0.5)
-        return not self.classifying and checked == total
+        """Every classified image has its attention (asked after each result: stops at the
+        first image without one)."""
+        return not self.classifying and all(
+            e.attention is not None for e in self.entries if e.probabilities is not None
+        )
 
     # ------------------------------------------------------------------ rows
 

@@ -1,7 +1,8 @@
 """``FOLDER N_HEATMAPS BUNDLE``: the longest GUI-thread stall while the folder is classified,
 the first heatmaps are paged through and the background pass computes every image's heatmap.
 
-``CXR_BENCH_LIMIT`` (seconds, default 900) bounds the run.
+``CXR_BENCH_LIMIT`` (seconds, default 900) bounds the run; ``CXR_BENCH_STALL_DETAIL=1`` adds
+``gui_top_stalls`` (see ``benchmarks.children.stall_detail``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QTimer
 
+from benchmarks.children.stall_detail import ENV as STALL_DETAIL_ENV
 from benchmarks.children.window import pump, setup
 
 LIMIT = float(os.environ.get("CXR_BENCH_LIMIT", 900))
@@ -24,11 +26,18 @@ def main() -> None:
     app, w = setup()
     folder, n_heat, bundle = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     gaps, last = [], [time.perf_counter()]
+    detail = None
+    if os.environ.get(STALL_DETAIL_ENV, "").strip() == "1":
+        from benchmarks.children.stall_detail import StallDetail
+
+        detail = StallDetail()
 
     def beat():
         now = time.perf_counter()
         gaps.append(now - last[0])
         last[0] = now
+        if detail is not None:
+            detail.tick()
 
     timer = QTimer()
     timer.timeout.connect(beat)
@@ -68,9 +77,13 @@ def main() -> None:
         w.shutdown()
         sys.exit(3)
     g = np.array(gaps[3:]) * 1000
+    out = {}
+    if detail is not None:
+        out["gui_top_stalls"] = detail.top(t0)
     print(
         json.dumps(
             {
+                **out,
                 "gui_max_stall_ms": round(float(g.max()), 1),
                 "gui_p99_stall_ms": round(float(np.percentile(g, 99)), 1),
                 "gui_images": len(w.entries),

@@ -27,6 +27,16 @@ GREY = QColor("#8a8a8a")
 LOW = QColor("#b07800")
 ERR = QColor("#c0392b")
 WARN_BG = QColor("#ffe2a8")
+#: the roles :meth:`FileTableModel.data` answers
+_ROLES = frozenset(
+    {
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.FontRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.BackgroundRole,
+        Qt.ItemDataRole.ToolTipRole,
+    }
+)
 
 
 class FileTableModel(QAbstractTableModel):
@@ -70,46 +80,51 @@ class FileTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+        # called for every role of every painted cell, on the GUI thread: roles this model
+        # does not answer return at once, and nothing is computed that the role does not need
+        if role not in _ROLES or not index.isValid():
             return None
         e = self.entries[self.rows[index.row()]]
         col = index.column()
-        conf = e.confidence
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return e.rel_path
             if col == 1:
                 return "error" if e.error else (e.predicted(self.class_names) or self._pending())
             if col == 2:
+                conf = e.confidence
                 return "" if conf is None else format_probability(conf, 0)
             if col == 3:
                 return self._lung_text(e)
             if col == UNLIKE_COLUMN:
                 return novelty_status(e)
             return review_status(e.review)
-        if role == Qt.ItemDataRole.FontRole and self.rows[index.row()] == self.current:
+        if role == Qt.ItemDataRole.FontRole:
+            if self.rows[index.row()] != self.current:
+                return None
             bold = QFont()
             bold.setBold(True)
             return bold
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.error:
                 return ERR
-            if is_unlike(e) and col in (1, 2):
-                return GREY
-            if conf is not None and conf < self.uncertain_below and col in (1, 2):
-                return LOW
+            if col in (1, 2):
+                if is_unlike(e):
+                    return GREY
+                conf = e.confidence
+                return LOW if conf is not None and conf < self.uncertain_below else None
             if col == 3 and e.flagged(self.min_lung_share):
                 return ERR
             if col == UNLIKE_COLUMN and is_unlike(e):
                 return ERR
+            return None
         if role == Qt.ItemDataRole.BackgroundRole:
             if col == 3 and e.flagged(self.min_lung_share):
                 return WARN_BG
             if col == UNLIKE_COLUMN and is_unlike(e):
                 return WARN_BG
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(e, col)
-        return None
+            return None
+        return self._tooltip(e, col)  # ToolTipRole
 
     def _tooltip(self, e: ImageResult, col: int) -> str:
         """The full relative path on every column (the list elides long names), then what

@@ -1,5 +1,6 @@
 """Heatmaps and the attention pass: requests to the Grad-CAM thread, the heatmap cache,
-and the background check of where the model looked, written to the prediction cache."""
+and the background check of where the model looked, written to the prediction cache (by
+a writer thread: a disk write never waits on the GUI thread)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import OrderedDict
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.cache_writer import CacheWriter
 from desktop.messages import AttentionDone, HeatmapDone, HeatmapKey, HeatmapRequest
 from desktop.session import ReviewSession
 from desktop.ui.workers import CamService
@@ -36,7 +38,7 @@ class HeatmapController(QObject):
         self.cam.status.connect(self.status)
         self._cache: OrderedDict[HeatmapKey, Heatmap] = OrderedDict()
         self._wanted: HeatmapKey | None = None
-        self._store_cache = None  # PredictionCache of the folder, for attention results
+        self._writer = CacheWriter()  # attention results into the folder's prediction cache
         self._announced = False
         self._closed = False
 
@@ -136,30 +138,23 @@ class HeatmapController(QObject):
 
     def _remember(self, i: int, done: AttentionDone) -> None:
         s = self.session
-        if s.store is None:
+        cache_path = s.cache_path
+        if cache_path is None:
             return
-        try:
-            if self._store_cache is None:
-                from desktop.prediction_cache import PredictionCache
-
-                self._store_cache = PredictionCache(s.cache_path)
-            f = done.request.file
-            self._store_cache.put_attention(
-                done.request.rel_path,
-                f.size,
-                f.mtime_ns,
-                done.request.model_sha,
-                ATTENTION_METHOD,
-                done.attention,
-                invert=done.request.invert,
-            )
-        except Exception as exc:  # a cache is worth a retry next time, never an error dialog
-            log.warning("attention not cached: %s", exc)
+        f = done.request.file
+        self._writer.put_attention(
+            cache_path,
+            done.request.rel_path,
+            f.size,
+            f.mtime_ns,
+            done.request.model_sha,
+            ATTENTION_METHOD,
+            done.attention,
+            invert=done.request.invert,
+        )
 
     def _close_store_cache(self) -> None:
-        if self._store_cache is not None:
-            self._store_cache.close()
-            self._store_cache = None
+        self._writer.close_cache()
 
     def shutdown(self) -> None:
         if self._closed:
@@ -168,4 +163,4 @@ class HeatmapController(QObject):
         for sig in (self.cam.done, self.cam.status, self.cam.attention_done):
             sig.disconnect()
         self.cam.shutdown()
-        self._close_store_cache()
+        self._writer.shutdown()

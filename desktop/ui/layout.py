@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.style import set_bar_value, set_style
 from export.bundle import Manifest
 
 BANNER = (
@@ -124,7 +125,7 @@ class StatusWidgets:
 
     def show_progress(self, done: int, total: int, running: bool) -> None:
         self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
+        set_bar_value(self.progress, done)
         self.progress.setVisible(running)
 
     def show_attention(self, flagged: int, checked: int, total: int) -> None:
@@ -134,14 +135,15 @@ class StatusWidgets:
             if checked < total:
                 text += f" (checking {checked}/{total}…)"
         self.attention.setText(text)
-        self.attention.setStyleSheet(
-            "background: #ffb000; color: #1a1a1a; padding: 0 4px;" if flagged else ""
+        set_style(
+            self.attention,
+            "background: #ffb000; color: #1a1a1a; padding: 0 4px;" if flagged else "",
         )
 
     def show_novelty(self, unlike: int, judged: int) -> None:
         self.novelty.setText(f"Unlike training data: {unlike} of {judged}" if judged else "")
-        self.novelty.setStyleSheet(
-            "background: #e8743b; color: #1a1a1a; padding: 0 4px;" if unlike else ""
+        set_style(
+            self.novelty, "background: #e8743b; color: #1a1a1a; padding: 0 4px;" if unlike else ""
         )
 
     def show_notice(self, text: str | None) -> None:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.folder_model import format_probability
 from desktop.heatmap_choice import class_label
 from desktop.overlay import COLORMAPS
+from desktop.ui.style import set_bar_value, set_style
 from desktop.view_state import ViewState
 from export.cam import METHODS
 
@@ -244,10 +245,11 @@ class SidePanel(QWidget):
 
     def show_map_note(self, text: str, unlikely: bool) -> None:
         self.map_note.setText(text)
-        self.map_note.setStyleSheet(
+        set_style(
+            self.map_note,
             "background: #e8e8e8; color: #1a1a1a; font-style: italic; padding: 3px;"
             if unlikely
-            else ""
+            else "",
         )
 
     # ---------------------------------------------------------------- results
@@ -304,13 +306,13 @@ class SidePanel(QWidget):
             probs = None
         self._label_classes(names, probs)
         unlike = unlike and probs is not None
-        self.prediction.setStyleSheet("color: #8a8a8a;" if unlike else "")
+        set_style(self.prediction, "color: #8a8a8a;" if unlike else "")
         for b in self.bars.values():
             b.setEnabled(not unlike)  # greyed, still readable
         if probs is None:
             self.prediction.setText("—")
             for b in self.bars.values():
-                b.setValue(0)
+                set_bar_value(b, 0)
                 b.setFormat("—")
             self.confidence_note.setText("")
             return
@@ -320,7 +322,7 @@ class SidePanel(QWidget):
             f"{mark}AI: {names[best]}  ({format_probability(float(probs[best]))})"
         )
         for n, p in zip(names, probs, strict=True):
-            self.bars[n].setValue(round(float(p) * 1000))
+            set_bar_value(self.bars[n], round(float(p) * 1000))
             self.bars[n].setFormat(format_probability(float(p)))
         low = float(probs[best]) < uncertain_below
         notes = ["Unlike the training data: these probabilities may mean little."] if unlike else []
@@ -330,8 +332,9 @@ class SidePanel(QWidget):
 
     def show_attention(self, text: str, flagged: bool) -> None:
         self.attention_note.setText(text)
-        self.attention_note.setStyleSheet(
+        set_style(
+            self.attention_note,
             "background: #ffb000; color: #1a1a1a; font-weight: 600; padding: 3px;"
             if flagged
-            else ""
+            else "",
         )

@@ -7,6 +7,8 @@
   a child process where TensorFlow lives (see ``desktop.cam_process``).
   Between the reviewer's requests it works through the background queue of
   the attention pass.
+* Both run below the window's CPU priority (``desktop.priority``), and so do
+  the decode threads, ONNX Runtime's threads and the Grad-CAM child they start.
 """
 
 from __future__ import annotations
@@ -27,12 +29,21 @@ from desktop.messages import (
     HeatmapDone,
     HeatmapRequest,
 )
+from desktop.priority import FOLDER_PASS_NICE, lower_this_thread
 from export.attention import Attention
 from export.explain import ATTENTION_METHOD, ImageInput
 
 log = logging.getLogger(__name__)
 
-classify_folder = thread_worker(classify_items)
+
+def _classify_below_window(*args, **kwargs):
+    """:func:`classify_items` in a thread below the window's priority: the decode threads
+    and ONNX Runtime's threads it starts inherit that priority."""
+    lower_this_thread(FOLDER_PASS_NICE)
+    yield from classify_items(*args, **kwargs)
+
+
+classify_folder = thread_worker(_classify_below_window)
 
 
 def preload_native_libraries() -> None:
@@ -110,6 +121,11 @@ class CamService(QObject):
             self._cond.notify()  # the loop closes the child process and ends
 
     def _loop(self) -> None:
+        from desktop.cam_process import CAM_NICE  # imported by __init__ already
+
+        # the child process started from this thread inherits its priority from its first
+        # instruction (Python's start-up and imports included)
+        lower_this_thread(CAM_NICE)
         while True:
             with self._cond:
                 while self._pending is None and not self._background and not self._stop:
