@@ -123,5 +123,7 @@ def test_same_reviewer_pressing_the_same_key_adds_no_history(tmp_path):
 
 
 def test_an_agreement_imported_without_its_class_agrees_with_the_ai():
-    a = agreement([("Normal", "agree", None), ("Pneumonia", "agree", None)], ["Normal", "Pneumonia"])
+    a = agreement(
+        [("Normal", "agree", None), ("Pneumonia", "agree", None)], ["Normal", "Pneumonia"]
+    )
     assert a.matrix == [[1, 0], [0, 1]] and a.kappa.observed == pytest.approx(1.0)
