@@ -19,8 +19,12 @@ from desktop.messages import CamFailure, CamJob
 from desktop.priority import lower_this_process
 
 #: the child's CPU priority offset: where classification and Grad-CAM compete for few cores,
-#: the folder's classification goes first; an idle app leaves the child the whole CPU anyway
-CAM_NICE = 10
+#: the folder's classification goes first; an idle app leaves the child the whole CPU anyway.
+#: The gap to the folder pass's nice 5 (desktop.priority) is what counts: nice 19 against 5
+#: gives the child ~4 % of a contended core, as nice 10 against 0 gave ~10 %; with nice 10
+#: against 5 it took ~25 % and the folder pass fell to 0.77 of raw ONNX Runtime (2 cores).
+#: The price: during the folder pass on few cores the heatmap on screen comes later.
+CAM_NICE = 19
 
 
 def _serve(conn) -> None:
