@@ -36,6 +36,27 @@ def lower_this_thread(nice: int) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def below_window(nice: int):
+    """Run the block with this thread at ``nice``, and try to give the thread its priority
+    back afterwards: a pooled thread (Qt's global pool) would otherwise carry the lowered
+    priority into whatever runs on it next. Raising a priority again needs the privilege
+    to (RLIMIT_NICE); where that is missing the thread stays lowered, which only ever
+    slows later background work."""
+    tid = threading.get_native_id()
+    before = None
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            before = os.getpriority(os.PRIO_PROCESS, tid)
+    lower_this_thread(nice)
+    try:
+        yield
+    finally:
+        if before is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, tid, before)
+
+
 def lower_this_process(nice: int) -> None:
     """Set the calling thread's nice value to at least ``nice``: on Linux the threads it
     starts afterwards inherit it; elsewhere ``os.nice`` lowers the whole process (for a

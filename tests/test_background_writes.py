@@ -75,3 +75,29 @@ def test_background_thread_lowers_only_itself_and_what_it_starts():
     assert seen["lowered"] and seen["self"] == max(7, before) == seen["again"]
     assert seen["child"] == seen["self"]  # inherited by the threads it starts
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # not the GUI's
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority: Linux")
+def test_a_pooled_thread_gets_its_priority_back_where_allowed():
+    import os
+    import threading
+
+    from desktop.priority import below_window
+
+    seen = {}
+
+    def work():
+        tid = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, tid)
+        with below_window(seen["before"] + 3):
+            seen["inside"] = os.getpriority(os.PRIO_PROCESS, tid)
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert seen["inside"] == seen["before"] + 3
+    privileged = os.geteuid() == 0  # without it RLIMIT_NICE decides whether it may go back up
+    assert seen["after"] == seen["before"] or (
+        not privileged and seen["after"] == seen["before"] + 3
+    )

@@ -26,7 +26,11 @@ def main() -> None:
 
     def on_heat():
         cur = w.session.current
-        if cur is not None and w.heatmaps.cam.generation and cur not in state["viewed"]:
+        # heatmap_shown also fires when the image's attention figure arrives: viewed means
+        # its heatmap is on screen, i.e. in the heatmap cache
+        key = w.heatmaps.key_for(cur, None, w.state.cam_method) if cur is not None else None
+        shown = key is not None and w.heatmaps.cached(key) is not None
+        if shown and w.heatmaps.cam.generation and cur not in state["viewed"]:
             state["viewed"].add(cur)
             QTimer.singleShot(0, lambda: w.step(1))
 

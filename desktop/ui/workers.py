@@ -29,7 +29,7 @@ from desktop.messages import (
     HeatmapDone,
     HeatmapRequest,
 )
-from desktop.priority import FOLDER_PASS_NICE, lower_this_thread
+from desktop.priority import FOLDER_PASS_NICE, below_window, lower_this_thread
 from export.attention import Attention
 from export.explain import ATTENTION_METHOD, ImageInput
 
@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 def _classify_below_window(*args, **kwargs):
     """:func:`classify_items` in a thread below the window's priority: the decode threads
     and ONNX Runtime's threads it starts inherit that priority."""
-    lower_this_thread(FOLDER_PASS_NICE)
-    yield from classify_items(*args, **kwargs)
+    with below_window(FOLDER_PASS_NICE):
+        yield from classify_items(*args, **kwargs)
 
 
 classify_folder = thread_worker(_classify_below_window)
