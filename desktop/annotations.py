@@ -69,7 +69,11 @@ class Annotation:
 
     @classmethod
     def make(cls, kind: str, points: Iterable[Sequence[float]], text: str = "") -> Annotation:
-        return cls(kind, tuple((float(p[0]), float(p[1])) for p in points), text)
+        try:
+            pts = tuple((float(p[0]), float(p[1])) for p in points)
+        except (TypeError, ValueError, OverflowError, IndexError):
+            raise AnnotationError(f"a {kind} mark's points must be [[x, y], ...]") from None
+        return cls(kind, pts, text)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "points": [[x, y] for x, y in self.points]}

@@ -88,10 +88,13 @@ def _now() -> str:
 def normalise_time(text: str) -> str:
     """An ISO 8601 time as the store writes it (UTC, milliseconds), so times sort as text;
     a time without a zone is taken as UTC. Raises ValueError for anything else."""
-    t = datetime.fromisoformat(text)
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).isoformat(timespec="milliseconds")
+    try:
+        t = datetime.fromisoformat(text)
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=UTC)
+        return t.astimezone(UTC).isoformat(timespec="milliseconds")
+    except OverflowError as exc:  # e.g. year 9999 with a negative offset
+        raise ValueError(str(exc)) from None
 
 
 def _writable(folder: Path) -> bool:
@@ -472,14 +475,17 @@ class ReviewStore:
         self._depth += 1
 
     def _commit(self) -> None:
-        self._depth -= 1
-        if self._depth == 0:
+        # the depth drops only once COMMIT succeeded: a failed COMMIT goes on to
+        # _transaction_failed, which drops it and rolls back (never a depth below 0, which
+        # would leave every later write outside a transaction)
+        if self._depth == 1:
             self._db.execute("COMMIT")
+        self._depth -= 1
 
     def _transaction_failed(self, exc: BaseException) -> None:
         """Roll back (the outermost transaction does); a full disk becomes a
         :class:`ReviewStoreError` saying so."""
-        self._depth -= 1
+        self._depth = max(0, self._depth - 1)
         if self._depth > 0:
             return
         db = self._db

@@ -61,6 +61,13 @@ class ImportReport:
         )
 
 
+def _latest_allowed() -> str:
+    """Times later than a day from now are refused (clocks differ a little, never by more)."""
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="milliseconds")
+
+
 def _text(d: dict[str, Any], key: str, *, required: bool = False) -> str | None:
     v = d.get(key)
     if v is None:
@@ -87,6 +94,8 @@ def parse_entry(d: object) -> Entry:
         at = normalise_time(_text(d, "reviewed_at", required=True) or "")
     except ValueError:
         raise EntryError(f"reviewed_at is not an ISO 8601 time: {d.get('reviewed_at')!r}") from None
+    if at > _latest_allowed():  # a future time would win every later import
+        raise EntryError(f"reviewed_at is in the future: {d.get('reviewed_at')!r}")
     decision, cls = _text(d, "decision"), _text(d, "class")
     if decision is not None and decision not in DECISIONS:
         raise EntryError(f"unknown decision {decision!r} (known: {', '.join(DECISIONS)})")
@@ -163,9 +172,20 @@ def _merge(store: ReviewStore, rel: str, e: Entry, report: ImportReport) -> None
     if newer:
         if e.decision is not None:
             r = store.get(rel)
-            ai = e.cls if e.decision == "agree" else (e.ai_class or (r.ai_class if r else None))
+            # the AI's class and probability stay what the store knew unless the entry says
+            # otherwise (an "agree" without a class agrees with the AI's stored class)
+            known_ai = r.ai_class if r else None
+            ai = (e.cls or e.ai_class or known_ai) if e.decision == "agree" else None
+            ai = ai or e.ai_class or known_ai
+            prob = r.ai_probability if r is not None and ai == r.ai_class else None
             store.set_decision(
-                rel, e.decision, reviewer=e.reviewer, reviewer_class=e.cls, ai_class=ai, at=e.at
+                rel,
+                e.decision,
+                reviewer=e.reviewer,
+                reviewer_class=e.cls,
+                ai_class=ai,
+                ai_probability=prob,
+                at=e.at,
             )
         if differs["note"]:
             store.set_note(rel, e.note or "", reviewer=e.reviewer, at=e.at)

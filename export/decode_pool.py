@@ -46,7 +46,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,4 +276,6 @@ def _outcome(k: int, fut: Future | None) -> Prepared:
     except BrokenProcessPool:  # a decoder crashed its process: that file and its neighbours
         _drop_process_pool()
         return Prepared(k, None, "the decoder stopped while reading this file", False)
+    except CancelledError:  # the shared process pool was shut down under this pass
+        return Prepared(k, None, "decoding was cancelled; open the folder again", False)
     return Prepared(k, image, error, cacheable, decoded)

@@ -346,7 +346,13 @@ class OnnxClassifier:
         outputs = {o.name: o for o in self.session.get_outputs()}
         if nov.features_name not in outputs:
             raise BundleError(f"ONNX model has no output '{nov.features_name}'", bundle=root)
-        if outputs[nov.features_name].shape[-1] != nov.feature_dim:
+        shape = outputs[nov.features_name].shape
+        if len(shape) != 2:  # [batch, features]: anything else would fail at every batch
+            raise BundleError(
+                f"ONNX output '{nov.features_name}' must be [batch, features], not {shape}",
+                bundle=root,
+            )
+        if shape[-1] != nov.feature_dim:
             raise BundleError(
                 f"ONNX output '{nov.features_name}' has {outputs[nov.features_name].shape[-1]} "
                 f"values but the manifest says {nov.feature_dim}",

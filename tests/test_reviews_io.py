@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ import pytest
 from cli_runner import cxr
 
 from desktop.annotations import Annotation
-from desktop.review_store import ReviewStore
+from desktop.review_store import ReviewStore, normalise_time
 from desktop.reviews_coco import to_coco
 from desktop.reviews_import import import_reviews
 from desktop.reviews_io import collect, export_document
@@ -142,11 +143,22 @@ def test_round_trip_into_a_renamed_copy(folder, tmp_path):
         assert len(s.history("renamed.png")) == hist
 
 
+#: later than the fixture's reviews (made while the test runs), not in the future
+NEWER = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+
+
 def _entry(**kw) -> dict:
     e = {"path": "a.png", "reviewer": "cy", "decision": "override", "class": "COVID-19",
-         "note": "imported", "reviewed_at": "2099-01-01T00:00:00Z", "annotations": []}  # fmt: skip
+         "note": "imported", "reviewed_at": NEWER, "annotations": []}  # fmt: skip
     e.update(kw)
     return e
+
+
+def test_a_review_from_the_future_is_refused(folder):
+    report = import_reviews(folder, [_entry(reviewed_at="2099-01-01T00:00:00Z")])
+    assert report.problems and "in the future" in report.problems[0]
+    with ReviewStore.for_folder(folder) as s:
+        assert s.get("a.png").note != "imported"
 
 
 def test_conflicts_latest_wins_and_history_keeps_both(folder):
@@ -160,7 +172,7 @@ def test_conflicts_latest_wins_and_history_keeps_both(folder):
         assert (a.decision, a.reviewer_class, a.note, a.reviewer) == (
             "override", "COVID-19", "imported", "cy",
         )  # fmt: skip
-        assert a.updated_at.startswith("2099-01-01T00:00:00.000+00:00")
+        assert a.updated_at == normalise_time(NEWER)
         assert s.annotations("a.png") == []  # the newer entry had no marks
         old_marks = [h for h in s.history("a.png") if h[0] == "annotations"]
         assert len(old_marks) == 2  # the marks drawn, then removed by the newer import
