@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = Bundle.open(args.bundle)
     manifest, names = bundle.manifest, bundle.class_names
     sha = bundle.onnx_sha256[:16]
-    known = read_known(args.reuse, bundle.onnx_sha256) if args.reuse else None
+    known = read_known(args.reuse, bundle.results_key) if args.reuse else None
     heat_dir = Path(args.heatmaps) if args.heatmaps else None
     if heat_dir:
         heat_dir.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def classify_items(
     b = Bundle.open(bundle)
     clf = OnnxClassifier(b.root, b.manifest, prefer=prefer)
     yield ModelReady(b.manifest, clf.provider, clf.provider_label)
-    sha = b.onnx_sha256
+    sha = b.results_key
     cache = PredictionCache(cache_path) if cache_path is not None else None
     try:
         todo: list[int] = []

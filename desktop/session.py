@@ -17,7 +17,7 @@ from export.attention import Attention
 from export.bundle import Manifest
 from export.explain import ImageInput
 from export.files import safe_name
-from export.results import FileKey, ImageResult
+from export.results import FileKey, ImageResult, results_key
 
 #: consecutive background Grad-CAM failures that stop the attention pass (the model or the
 #: child process is broken, not the images)
@@ -57,8 +57,7 @@ class ReviewSession:
 
     @property
     def model_sha(self) -> str:
-        m = self.manifest
-        return "" if m is None else m.files.get(m.onnx.file, "")
+        return "" if self.manifest is None else results_key(self.manifest)
 
     @property
     def cache_path(self) -> Path | None:

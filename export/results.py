@@ -46,6 +46,33 @@ class Bundle:
         """Identifies the model: cached results are valid for this hash only."""
         return self.manifest.files.get(self.manifest.onnx.file, "")
 
+    @property
+    def results_key(self) -> str:
+        """What cached results are valid for (:func:`results_key`)."""
+        return results_key(self.manifest)
+
+
+def results_key(manifest: Manifest) -> str:
+    """The ONNX file's hash, plus the guard's statistics where the bundle has them: a bundle
+    re-exported from the same weights with another threshold or reference arrays gives the
+    same probabilities but other "unlike the training data" verdicts."""
+    import hashlib
+    import json
+
+    onnx = manifest.files.get(manifest.onnx.file, "")
+    nov = manifest.novelty
+    if nov is None or not onnx:
+        return onnx
+    guard = {
+        "score": nov.score,
+        "threshold": nov.threshold,
+        "feature_dim": nov.feature_dim,
+        "means": manifest.files.get(nov.means_file, ""),
+        "precision": manifest.files.get(nov.precision_file, ""),
+    }
+    digest = hashlib.sha256(json.dumps(guard, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{onnx}+{digest}"
+
 
 @dataclass(frozen=True)
 class Prediction:

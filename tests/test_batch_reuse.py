@@ -47,9 +47,9 @@ def test_handed_over_results_apply_to_the_same_file_version_and_model(tmp_path, 
         "d.png": Known(FileKey(1, 1), mine, None),  # the file changed since
     }
     reuse = tmp_path / "reuse.json"
-    write_known(reuse, bundle.onnx_sha256, known)
+    write_known(reuse, bundle.results_key, known)
     assert read_known(reuse, "another model") == {}
-    back = read_known(reuse, bundle.onnx_sha256)
+    back = read_known(reuse, bundle.results_key)
     assert set(back) == set(known) and back["b.png"].error == known["b.png"].error
 
     pages = {p.result.rel_path: p for p in run_folder(folder, bundle, known=back)}
@@ -68,12 +68,12 @@ def test_a_damaged_hand_over_is_ignored(tmp_path, folder):
     bad = tmp_path / "bad.json"
     doc = {
         "format": "cxr-review-results",
-        "model_sha256": bundle.onnx_sha256,
+        "model_sha256": bundle.results_key,
         "files": [{"path": "a.png", "size": "x"}],
     }
     bad.write_text(json.dumps(doc))
-    assert read_known(bad, bundle.onnx_sha256) == {}
+    assert read_known(bad, bundle.results_key) == {}
     bad.write_text("[not json")
-    assert read_known(bad, bundle.onnx_sha256) == {}
-    pages = list(run_folder(folder, bundle, known=read_known(bad, bundle.onnx_sha256)))
+    assert read_known(bad, bundle.results_key) == {}
+    pages = list(run_folder(folder, bundle, known=read_known(bad, bundle.results_key)))
     assert all(p.result.probabilities is not None for p in pages)

@@ -230,3 +230,17 @@ def test_the_demo_bundle_flags_a_photo_and_not_its_own_kind(tmp_path):
     phantoms = [r for rel, r in pages.items() if rel.startswith("phantom")]
     assert len(phantoms) == 3 and all(r.novelty.available for r in phantoms)
     assert sum(r.novelty.unlike for r in phantoms) == 0
+
+
+def test_cached_results_are_keyed_by_the_guard_too():
+    """Same ONNX file, other guard statistics: other verdicts, so another cache key."""
+    import dataclasses
+
+    from desktop.paths import DEMO_BUNDLE
+    from export.results import Bundle, results_key
+
+    m = Bundle.open(DEMO_BUNDLE).manifest
+    assert m.novelty is not None and results_key(m).startswith(m.files[m.onnx.file])
+    other = dataclasses.replace(m, novelty=dataclasses.replace(m.novelty, threshold=99.0))
+    assert results_key(other) != results_key(m)
+    assert results_key(dataclasses.replace(m, novelty=None)) == m.files[m.onnx.file]

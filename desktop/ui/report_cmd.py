@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = bundle.manifest
     only = set(args.only) if args.only else None
     t0 = time.perf_counter()
-    known = read_known(args.reuse, bundle.onnx_sha256) if args.reuse else {}
+    known = read_known(args.reuse, bundle.results_key) if args.reuse else {}
     # the cover needs every result before the first page: classify once (what the app
     # handed over is not classified again), then draw the pages from those results
     first = [
