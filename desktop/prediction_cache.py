@@ -77,7 +77,11 @@ class PredictionCache:
             for table, column, kind in _ADDED_COLUMNS:
                 have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                    try:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("the prediction cache is damaged")
         except BaseException:
