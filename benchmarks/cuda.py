@@ -9,11 +9,11 @@ so the provider options are the app's.
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.inference import median_ms
 
 #: VGG19's convolutions per stage (each stage ends in a 2x2 max pool)
 VGG19_STAGES = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
@@ -97,17 +97,6 @@ def write_vgg19(path: Path, classes: int = 3, seed: int = 0) -> Path:
     return path
 
 
-def _median_ms(fn, repeats: int = 20, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
-
-
 def vgg19_cuda_ms(work: Path) -> dict:
     """Batch 1 and 32 on CUDA through the app's session options (strict fp32 by default)."""
     from export.onnx_runtime import make_session
@@ -120,7 +109,9 @@ def vgg19_cuda_ms(work: Path) -> dict:
     rng = np.random.default_rng(1)
     for bs in (1, 32):
         x = rng.uniform(0, 255, (bs, 224, 224, 3)).astype(np.float32)
-        out[f"cuda_vgg19_b{bs}_ms"] = round(_median_ms(lambda x=x: sess.run(None, {"image": x})), 3)
+        out[f"cuda_vgg19_b{bs}_ms"] = round(
+            median_ms(lambda x=x: sess.run(None, {"image": x}), 20, warmup=5), 3
+        )
     path.unlink(missing_ok=True)
     return out
 

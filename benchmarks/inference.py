@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
+def median_ms(fn, repeats: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
     times = []
@@ -24,7 +24,7 @@ def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-    ms = _median_ms(lambda: a @ b, repeats, warmup=2)
+    ms = median_ms(lambda: a @ b, repeats, warmup=2)
     return 2 * n**3 / (ms / 1000) / 1e9
 
 
@@ -83,7 +83,7 @@ def int8_latency(fp32: Path, out_dir: Path, reps: int) -> dict:
     res = {}
     for name, path in (("fp32_app", fp32), ("int8", out_dir / "int8.onnx")):
         sess, _ = make_session(path, "cpu")
-        res[name] = _median_ms(lambda s=sess: s.run(["logits"], {"image": x1}), reps)
+        res[name] = median_ms(lambda s=sess: s.run(["logits"], {"image": x1}), reps)
     return {
         "int8_b1_ms": round(res["int8"], 1),
         "fp32_app_session_b1_ms": round(res["fp32_app"], 1),
@@ -100,7 +100,7 @@ def bundle_check_ms(bundle: Path, reps: int = 5) -> float:
 
     manifest = read_manifest(bundle)
     blobs = {rel: (bundle / rel).read_bytes() for rel in model_file_limits(manifest)}
-    return _median_ms(lambda: check_model_files(bundle, manifest, blobs), reps, warmup=1)
+    return median_ms(lambda: check_model_files(bundle, manifest, blobs), reps, warmup=1)
 
 
 def ood_overhead_ms(bundle: Path, reps: int = 20) -> dict:
@@ -115,10 +115,10 @@ def ood_overhead_ms(bundle: Path, reps: int = 20) -> dict:
     m = clf.manifest
     x1 = np.random.default_rng(3).uniform(0, 255, (1, m.input.height, m.input.width, 3))
     x1 = x1.astype(np.float32)
-    plain = _median_ms(lambda: clf.probabilities(x1), reps)
-    both = _median_ms(lambda: clf.classify(x1), reps)
+    plain = median_ms(lambda: clf.probabilities(x1), reps)
+    both = median_ms(lambda: clf.classify(x1), reps)
     logits, feats = clf.session.run([m.onnx.logits_name, m.novelty.features_name], {"image": x1})
-    score = _median_ms(lambda: clf.reference.verdicts(logits, feats), reps)
+    score = median_ms(lambda: clf.reference.verdicts(logits, feats), reps)
     return {
         "ood_overhead_ms": round(max(0.0, both - plain), 2),
         "ood_score_ms": round(score, 3),
@@ -158,19 +158,19 @@ def run_inference(quick: bool = True, keep: Path | None = None) -> dict:
     sess = ort.InferenceSession(
         str(tmp / "b" / "model.onnx"), opts, providers=["CPUExecutionProvider"]
     )
-    out["ort_b1_ms"] = round(_median_ms(lambda: sess.run(["logits"], {"image": x1}), reps), 1)
-    b16 = _median_ms(lambda: sess.run(["logits"], {"image": x16}), max(3, reps // 3))
+    out["ort_b1_ms"] = round(median_ms(lambda: sess.run(["logits"], {"image": x1}), reps), 1)
+    b16 = median_ms(lambda: sess.run(["logits"], {"image": x16}), max(3, reps // 3))
     out["ort_b16_img_per_s"] = round(16 / (b16 / 1000), 1)
-    out["tf_b1_ms"] = round(_median_ms(lambda: model(x1, training=False), reps), 1)
+    out["tf_b1_ms"] = round(median_ms(lambda: model(x1, training=False), reps), 1)
     out["ort_vs_tf"] = round(out["tf_b1_ms"] / out["ort_b1_ms"], 2)
     out["ort_vs_limit"] = round(out["ort_b1_ms"] / out["flop_limit_ms"], 2)
     # float32 through the XLA `cam` signature first (TF's bfloat16 switch is process-wide),
     # then what the app's Grad-CAM process uses ("auto": bfloat16 where the CPU has AMX)
     fp32 = CamRunner(tmp / "b", precision="fp32")
-    out["cam_fp32_xla_ms"] = round(_median_ms(lambda: fp32.run(x1, [0]), reps), 1)
+    out["cam_fp32_xla_ms"] = round(median_ms(lambda: fp32.run(x1, [0]), reps), 1)
     runner = CamRunner(tmp / "b", precision="auto")
     out["cam_precision"] = runner.precision
-    out["cam_ms"] = round(_median_ms(lambda: runner.run(x1, [0]), reps), 1)
+    out["cam_ms"] = round(median_ms(lambda: runner.run(x1, [0]), reps), 1)
     out["cam_vs_ort"] = round(out["cam_ms"] / out["ort_b1_ms"], 2)
     a32, g32, _ = fp32.run(x16[:4] * np.linspace(0.5, 1, 4)[:, None, None, None], [0, 1, 2, 0])
     a16, g16, _ = runner.run(x16[:4] * np.linspace(0.5, 1, 4)[:, None, None, None], [0, 1, 2, 0])

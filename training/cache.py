@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from export.image_input import ImageDecodeError, InputSpec, from_array, load_model_gray, model_gray
+from export.image_input import (
+    DecodedImage,
+    ImageDecodeError,
+    InputSpec,
+    from_array,
+    model_gray,
+    read_image,
+)
 from training.data_sources import DataSet, Sample, open_npy
 
 CACHE_VERSION = 1
@@ -52,15 +59,21 @@ class Cache:
 _NPY: dict[str, np.ndarray] = {}
 
 
-def _decode_one(source: str, spec: InputSpec, npy: str | None) -> np.ndarray:
+def decode_source(source: str, npy: str | None) -> DecodedImage:
+    """A sample's image: a file, or ``npy:K``, row K of the data set's array file (opened
+    once per process)."""
     if source.startswith("npy:"):
         if npy is None:
             raise ImageDecodeError("NumPy sample without its array file", "unreadable")
         arr = _NPY.get(npy)
         if arr is None:
             arr = _NPY[npy] = open_npy(Path(npy))
-        return model_gray(from_array(np.asarray(arr[int(source[4:])])), spec)
-    return load_model_gray(source, spec)
+        return from_array(np.asarray(arr[int(source[4:])]))
+    return read_image(source)
+
+
+def _decode_one(source: str, spec: InputSpec, npy: str | None) -> np.ndarray:
+    return model_gray(decode_source(source, npy), spec)
 
 
 def decode_chunk(args: tuple[list[str], dict[str, Any], str | None]) -> list[tuple[Any, str]]:

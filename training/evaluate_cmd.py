@@ -37,24 +37,15 @@ def checked_chunk(
     the same decode (the model input comes from :class:`export.explain.ImageInput`, the one
     image-input contract)."""
     from export.explain import ImageInput
-    from export.image_input import ImageDecodeError, InputSpec, from_array, read_image
-    from training.cache import _NPY
-    from training.data_sources import open_npy
+    from export.image_input import ImageDecodeError, InputSpec
+    from training.cache import decode_source
 
     sources, spec_d, npy = args
     spec = InputSpec.from_dict(spec_d)
     out: list[tuple[Any, str, tuple[str, ...]]] = []
     for src in sources:
         try:
-            if src.startswith("npy:"):
-                if npy is None:
-                    raise ImageDecodeError("NumPy sample without its array file", "unreadable")
-                arr = _NPY.get(npy)
-                if arr is None:
-                    arr = _NPY[npy] = open_npy(Path(npy))
-                decoded = from_array(np.asarray(arr[int(src[4:])]))
-            else:
-                decoded = read_image(src)
+            decoded = decode_source(src, npy)
             image = ImageInput.from_decoded(decoded, spec)
             out.append((image.model_gray, "", image.checks))
         except ImageDecodeError as exc:
