@@ -1,7 +1,8 @@
 """Decode and folder figures of the folder engine (``export.decode_pool``), without Qt or TF.
 
 * ``decode_ms_2500x2048_16bit``: one 2,500x2,048 16-bit PNG, file to
-  :class:`~export.explain.ImageInput`, on one core (OpenCV held to one thread).
+  :class:`~export.explain.ImageInput`, on one core (OpenCV held to one thread);
+  ``..._zlib`` the same without ISA-L's inflate (:mod:`export.png_inflate`).
 * ``decode_img_s_all_cores``: the engine's decoding alone over a phantom
   folder, with the workers it picks for this machine (warm, so a process pool's
   start-up is not counted).
@@ -66,6 +67,31 @@ def decode_one_core_ms(path: Path, spec, repeats: int = 5) -> float:
     finally:
         cv2.setNumThreads(before)
     return float(np.median(times))
+
+
+def one_core_figures(big: Path, spec, rounds: int = 4) -> dict:
+    """``decode_ms_2500x2048_16bit`` as installed, and without ISA-L's inflate in the same
+    run (``..._zlib``: libpng's own), with which one the first used. The two alternate, so
+    a noisy spell of the machine falls on both."""
+    from export import png_inflate
+
+    installed = png_inflate.AVAILABLE
+    times: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for _ in range(rounds if installed else 1):
+            for use in (True, False) if installed else (False,):
+                png_inflate.AVAILABLE = use
+                times[use].append(decode_one_core_ms(big, spec))
+    finally:
+        png_inflate.AVAILABLE = installed
+    out = {
+        "decode_ms_2500x2048_16bit": round(float(np.median(times[installed])), 1),
+        "png_inflate": "isal" if installed else "zlib",
+        "big_png_mb": round(big.stat().st_size / 1e6, 2),
+    }
+    if installed:
+        out["decode_ms_2500x2048_16bit_zlib"] = round(float(np.median(times[False])), 1)
+    return out
 
 
 def decode_img_s(files: list[Path], spec, batch: int = 32, plan=None) -> float:
@@ -139,12 +165,7 @@ def run_decoding(n_images: int, work: Path) -> dict:
     from training.phantom_dataset import write_phantoms
 
     big = write_big_png(work / "film.png")
-    out = {
-        "decode_ms_2500x2048_16bit": round(
-            decode_one_core_ms(big, load_bundle(DEMO_BUNDLE).input), 1
-        ),
-        "big_png_mb": round(big.stat().st_size / 1e6, 2),
-    }
+    out = one_core_figures(big, load_bundle(DEMO_BUNDLE).input)
     big.unlink()
     folder = work / "decode-phantoms"
     write_phantoms(folder, n_images, size=512, bit_depth=16, seed=2, flat=True, masks=False)

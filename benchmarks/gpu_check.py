@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.cuda import run_cuda
     from benchmarks.decoding import (
-        decode_one_core_ms,
         folder_figures,
+        one_core_figures,
         write_big_png,
         write_big_pngs,
     )
@@ -93,11 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(d)
 
         def one_core() -> dict:
-            big = write_big_png(work / "one.png")
-            return {
-                "decode_ms_2500x2048_16bit": round(decode_one_core_ms(big, spec), 1),
-                "big_png_mb": round(big.stat().st_size / 1e6, 2),
-            }
+            return one_core_figures(write_big_png(work / "one.png"), spec)
 
         def data() -> dict:
             """Both folders first: their writers fork, which is safe before CUDA starts."""

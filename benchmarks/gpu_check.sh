@@ -2,7 +2,7 @@
 # The GPU check on a machine with Python 3.12, numpy, OpenCV, Pillow and onnx but no
 # onnxruntime-gpu, no TensorFlow, no Qt and no registry (see README, "GPU check").
 #
-#   benchmarks/gpu_check.sh prepare      here: onnxruntime-gpu and pydicom wheels into .gpu/,
+#   benchmarks/gpu_check.sh prepare      here: onnxruntime-gpu, pydicom, isal wheels into .gpu/,
 #                                        the big wheel split into .gpu/p00 ... p04 (52 MB each)
 #   benchmarks/gpu_check.sh part         there, once per carried .gpu/pN: keep it in /tmp/parts
 #   benchmarks/gpu_check.sh run [ARGS]   there: join the parts, install into /tmp/site, run
@@ -27,13 +27,13 @@ prepare)
     mkdir -p .gpu/dl
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 -d .gpu/dl \
-        onnxruntime-gpu==1.31.1 pydicom
+        onnxruntime-gpu==1.31.1 pydicom 'isal>=1.6,<2'
     (cd .gpu/dl && split -b 52m -d "$ORT" part.)
     for f in .gpu/dl/part.*; do
         d=".gpu/p${f##*part.}"
         mkdir -p "$d" && mv "$f" "$d"/
     done
-    mv .gpu/dl/pydicom-*.whl .gpu/p00/ && rm -rf .gpu/dl  # small: rides with the first part
+    mv .gpu/dl/pydicom-*.whl .gpu/dl/isal-*.whl .gpu/p00/ && rm -rf .gpu/dl  # small: ride along
     ls -R .gpu
     ;;
 part)
@@ -50,7 +50,7 @@ run)
         else
             echo "gpu_check: no onnxruntime-gpu parts here: the CPU onnxruntime is used"
         fi
-        for w in "$PARTS"/pydicom-*.whl; do
+        for w in "$PARTS"/pydicom-*.whl "$PARTS"/isal-*.whl; do
             [ -f "$w" ] && "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$w"
         done
     fi
