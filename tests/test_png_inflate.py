@@ -187,3 +187,26 @@ def test_scanline_bytes():
     assert png_inflate.scanline_bytes(2048, 2500, 16) == 2500 * (1 + 4096)
     assert png_inflate.scanline_bytes(3, 2, 1) == 2 * 2
     assert png_inflate.scanline_bytes(5, 1, 8, channels=3) == 16
+
+
+def test_without_the_isal_package_the_decoders_run_as_before(tmp_path):
+    """Where ``isal`` cannot be imported (a bare install, the GPU check's machine)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "film.png"
+    path.write_bytes(CLEAN["16-bit, IDAT in 5 pieces and an empty one"])
+    np.save(tmp_path / "want.npy", GREY16)
+    code = (
+        "import sys; sys.modules['isal'] = None\n"
+        "import numpy as np\n"
+        "from export import png_inflate\n"
+        "from export.image_input import read_image\n"
+        f"got = read_image({str(path)!r}).pixels\n"
+        f"want = np.load({str(tmp_path / 'want.npy')!r})\n"
+        "print(png_inflate.AVAILABLE, np.array_equal(got, want))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert out == ["False", "True"]
