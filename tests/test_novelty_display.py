@@ -107,10 +107,15 @@ def test_bar_filter_and_invert_in_the_window(qtbot, tmp_path):
     bar = w.image.novelty_bar
     qtbot.waitUntil(lambda: w.image.index == 0, timeout=10_000)
     assert not bar.isVisible()
+    room = w.image.view.geometry().top()  # the attention warning's room, kept when hidden
+    assert room >= 2 * w.image.warning.fontMetrics().lineSpacing()
     w.files.filter_box.setCurrentText("Unlike training data")
     assert [w.entries[i].rel_path for i in w.files.rows] == ["b-inverted.png"]
     qtbot.waitUntil(lambda: bar.isVisible(), timeout=10_000)
     assert "inverted polarity" in bar.text()
+    # no blank strip between the bar and the image when there is no attention warning
+    assert not w.image.warning.isVisible()
+    qtbot.waitUntil(lambda: w.image.view.geometry().top() == bar.geometry().bottom() + 1)
     assert "Unlike the training data" in w.side.confidence_note.text()
     assert "Unlike training data: 1 of 2" in w.status.novelty.text()
     w.files.filter_box.setCurrentText("All")

@@ -248,15 +248,19 @@ class CurrentImage(QObject):
     def _set_novelty(self, e) -> None:
         """The bar says why the image is unlike the training data; the prediction is
         unchanged and shown beside it."""
-        if e is None or not is_unlike(e):
-            self.novelty_bar.setVisible(False)
-            return
-        reasons = "; ".join(e.novelty.reasons)
-        self.novelty_bar.setText(
-            f"⚠ Unlike the model's training data: {reasons}. "
-            "Its probabilities may mean little for this image."
-        )
-        self.novelty_bar.setVisible(True)
+        unlike = e is not None and is_unlike(e)
+        if unlike:
+            reasons = "; ".join(e.novelty.reasons)
+            self.novelty_bar.setText(
+                f"⚠ Unlike the model's training data: {reasons}. "
+                "Its probabilities may mean little for this image."
+            )
+        self.novelty_bar.setVisible(unlike)
+        # the attention warning's empty room stays only while nothing else is above the
+        # image: under this bar it would be a blank strip (the image has moved anyway)
+        keep = self.warning.sizePolicy()
+        keep.setRetainSizeWhenHidden(not unlike)
+        self.warning.setSizePolicy(keep)
 
     def _set_warning(self, text: str | None) -> None:
         self.warning.setText(text or "")
