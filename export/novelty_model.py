@@ -106,12 +106,24 @@ def fit_gaussian(
 
 
 def mahalanobis(features: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """Distance to the nearest class mean under the shared precision, one per row."""
+    """Distance to the nearest class mean under the shared precision, one per row.
+
+    The products go through ``einsum``'s own loops, not BLAS: a model batch (16-32 rows
+    against a 256x256 to 512x512 precision) is too small for BLAS's threads, which cost
+    more to wake than the arithmetic and, while decode workers and ONNX Runtime hold the
+    cores, took 15 ms a batch of 16 in the folder pass (einsum: 0.2 ms). Each row's score
+    is also the same whatever batch it came in.
+    """
     f = np.asarray(features, np.float64).reshape(len(features), -1)
     p = np.asarray(precision, np.float64)
     m = np.asarray(means, np.float64)
-    fp = f @ p
-    d2 = (fp * f).sum(1)[:, None] - 2.0 * fp @ m.T + ((m @ p) * m).sum(1)[None, :]
+    fp = np.einsum("nd,de->ne", f, p)
+    mp = np.einsum("cd,de->ce", m, p)
+    d2 = (
+        np.einsum("nd,nd->n", fp, f)[:, None]
+        - 2.0 * np.einsum("nd,cd->nc", fp, m)
+        + np.einsum("cd,cd->c", mp, m)[None, :]
+    )
     return np.sqrt(np.maximum(d2.min(1), 0.0))
 
 

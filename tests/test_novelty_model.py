@@ -52,6 +52,20 @@ def test_mahalanobis_is_the_distance_to_the_nearest_class_mean():
     np.testing.assert_allclose(mahalanobis(probe, means, precision), brute, rtol=1e-5)
 
 
+def test_an_images_score_does_not_depend_on_its_batch():
+    """CPU batches of 16, CUDA batches of 32, one image at a time: the same score."""
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((256, 256))
+    precision = (a @ a.T / 256).astype(np.float32)
+    means = rng.standard_normal((3, 256)).astype(np.float32)
+    feats = rng.standard_normal((32, 256)).astype(np.float32)
+    whole = mahalanobis(feats, means, precision)
+    halves = np.concatenate([mahalanobis(feats[:16], means, precision),
+                             mahalanobis(feats[16:], means, precision)])  # fmt: skip
+    alone = np.array([mahalanobis(f[None], means, precision)[0] for f in feats])
+    assert np.array_equal(whole, halves) and np.array_equal(whole, alone)
+
+
 def test_auroc_and_energy():
     assert auroc(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 1.0
     assert auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 0.0
