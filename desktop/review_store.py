@@ -5,7 +5,9 @@ power cut does not lose it. Two app instances on one folder serialise their
 writes through SQLite's lock (busy timeout), the last write wins and the
 history keeps both. A read-only image folder falls back to the user data
 folder, and :attr:`ReviewStore.fallback_reason` says so. The file itself (where
-it lives, its schema, a damaged one) is :mod:`desktop.review_db`'s.
+it lives, its schema, a damaged one) is in :mod:`desktop.review_db`, the SQL of
+the marks and image-settings tables in :mod:`desktop.review_marks`; every write
+goes through this class's transactions.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from desktop.annotations import Annotation, dumps, loads
+from desktop.annotations import Annotation, dumps
 from desktop.folder_scan import STATE_DIR
 from desktop.review_db import (
     ReviewStoreError,
@@ -28,6 +30,13 @@ from desktop.review_db import (
     open_db,
     replace_damaged,
     store_path_for,
+)
+from desktop.review_marks import (
+    read_all_marks,
+    read_inverted,
+    read_marks,
+    write_inverted,
+    write_marks,
 )
 from export.files import disk_full
 
@@ -164,45 +173,21 @@ class ReviewStore:
 
     def annotations(self, rel_path: str) -> list[Annotation]:
         """The image's marks, in drawing order (empty when it has none)."""
-        try:
-            row = self._db.execute(
-                "SELECT marks FROM marks WHERE rel_path = ?", (rel_path,)
-            ).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # a store written before marks existed, read-only
-                return []
-            raise
-        return loads(row[0]) if row else []
+        return read_marks(self._db, rel_path)
 
     def all_annotations(self) -> dict[str, list[Annotation]]:
         """Every image's marks (images without marks are absent)."""
-        try:
-            rows = self._db.execute("SELECT rel_path, marks FROM marks").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return {}
-            raise
-        return {path: marks for path, text in rows if (marks := loads(text))}
+        return read_all_marks(self._db)
 
     def inverted_images(self) -> set[str]:
         """Images the reviewer said are stored with inverted polarity: the model and the
         display see them flipped. Kept apart from the reviews: a setting, not a finding."""
-        try:
-            rows = self._db.execute("SELECT rel_path FROM image_settings WHERE invert").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # a store written before the setting, read-only
-                return set()
-            raise
-        return {r[0] for r in rows}
+        return read_inverted(self._db)
 
     def set_inverted(self, rel_path: str, invert: bool) -> None:
         self._transaction_begin()
         try:
-            self._db.execute(
-                "INSERT INTO image_settings(rel_path, invert) VALUES (?, ?) "
-                "ON CONFLICT(rel_path) DO UPDATE SET invert = excluded.invert",
-                (rel_path, int(bool(invert))),
-            )
+            write_inverted(self._db, rel_path, invert)
             self._commit()
         except BaseException as exc:
             self._transaction_failed(exc)
@@ -282,23 +267,9 @@ class ReviewStore:
         new list (JSON) under the field ``annotations``. ``at`` (ISO time) is for imports."""
         new = dumps(marks)
         now = at or _now()
-        db = self._db
         self._transaction_begin()
         try:
-            row = db.execute("SELECT marks FROM marks WHERE rel_path = ?", (rel_path,)).fetchone()
-            old = row[0] if row else dumps([])
-            if old != new:
-                db.execute(
-                    "INSERT INTO marks(rel_path, marks, reviewer, updated_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(rel_path) DO UPDATE SET marks = excluded.marks, "
-                    "reviewer = excluded.reviewer, updated_at = excluded.updated_at",
-                    (rel_path, new, reviewer, now),
-                )
-                db.execute(
-                    "INSERT INTO history(rel_path, field, old_value, new_value, reviewer, at) "
-                    "VALUES (?, 'annotations', ?, ?, ?, ?)",
-                    (rel_path, old, new, reviewer, now),
-                )
+            write_marks(self._db, rel_path, new, reviewer=reviewer, at=now)
             self._commit()
         except BaseException as exc:
             self._transaction_failed(exc)
