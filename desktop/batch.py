@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from desktop.folder_scan import iter_image_files
-from desktop.review_store import Review, ReviewStore, ReviewStoreError, existing_store
+from desktop.review_db import existing_store
+from desktop.review_store import Review, ReviewStore, ReviewStoreError
 from export.attention import Attention
 from export.decode_pool import Prepared, batch_size_for, prepared_batches
 from export.explain import ATTENTION_METHOD, Heatmap, ImageInput, attention_for

@@ -4,13 +4,15 @@ WAL journal + ``synchronous=FULL``: once a write returns, a killed app or a
 power cut does not lose it. Two app instances on one folder serialise their
 writes through SQLite's lock (busy timeout), the last write wins and the
 history keeps both. A read-only image folder falls back to the user data
-folder, and :attr:`ReviewStore.fallback_reason` says so.
+folder, and :attr:`ReviewStore.fallback_reason` says so. The file itself (where
+it lives, its schema, a damaged one) is in :mod:`desktop.review_db`, the SQL of
+the marks and image-settings tables in :mod:`desktop.review_marks`; every write
+goes through this class's transactions.
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -19,47 +21,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from desktop.annotations import Annotation, dumps, loads
+from desktop.annotations import Annotation, dumps
 from desktop.folder_scan import STATE_DIR
-from desktop.paths import user_data_dir
+from desktop.review_db import (
+    ReviewStoreError,
+    connect_read_only,
+    copy_store,
+    open_db,
+    replace_damaged,
+    store_path_for,
+)
+from desktop.review_marks import (
+    read_all_marks,
+    read_inverted,
+    read_marks,
+    write_inverted,
+    write_marks,
+)
 from export.files import disk_full
 
-SCHEMA_VERSION = 1
 DECISIONS = ("agree", "override", "uncertain")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS reviews (
-    rel_path TEXT PRIMARY KEY,
-    decision TEXT,
-    reviewer_class TEXT,
-    ai_class TEXT,
-    ai_probability REAL,
-    note TEXT NOT NULL DEFAULT '',
-    reviewer TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    rel_path TEXT NOT NULL,
-    field TEXT NOT NULL,
-    old_value TEXT,
-    new_value TEXT,
-    reviewer TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS history_path ON history(rel_path);
-CREATE TABLE IF NOT EXISTS marks (
-    rel_path TEXT PRIMARY KEY,
-    marks TEXT NOT NULL,
-    reviewer TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS image_settings (
-    rel_path TEXT PRIMARY KEY,
-    invert INTEGER NOT NULL DEFAULT 0
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -97,90 +78,6 @@ def normalise_time(text: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-def _writable(folder: Path) -> bool:
-    """Can we create files in FOLDER/.cxr-review? A probe file of our own: with one shared name,
-    two instances opening the folder at once deleted each other's probe, and the loser took the
-    folder for read-only and wrote its reviews elsewhere."""
-    import tempfile
-
-    state = folder / STATE_DIR
-    try:
-        state.mkdir(exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=state)
-        os.close(fd)
-        os.unlink(probe)
-        return True
-    except OSError:
-        return False
-
-
-def _fallback_path(folder: Path) -> Path:
-    key = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
-    return user_data_dir() / "reviews" / f"{folder.name}-{key}" / "review.sqlite"
-
-
-def store_path_for(folder: str | os.PathLike[str]) -> tuple[Path, str | None]:
-    """Where the folder's reviews live, and why not in the folder itself (or None)."""
-    folder = Path(folder).resolve()
-    if _writable(folder):
-        return folder / STATE_DIR / "review.sqlite", None
-    path = _fallback_path(folder)
-    return path, f"{folder} is read-only: reviews are kept in {path.parent}"
-
-
-def existing_store(folder: str | os.PathLike[str]) -> Path | None:
-    """The folder's review database if it has one, found without creating anything."""
-    folder = Path(folder).resolve()
-    for path in (folder / STATE_DIR / "review.sqlite", _fallback_path(folder)):
-        if path.is_file():
-            return path
-    return None
-
-
-class ReviewStoreError(OSError):
-    """The review database cannot be used; the message is for the reviewer (no raw SQLite)."""
-
-
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """Read a store without writing anything, also on read-only media: a WAL database there
-    cannot create its shared-memory file, so it is then opened as immutable."""
-    for query in ("mode=ro", "mode=ro&immutable=1"):
-        db = sqlite3.connect(
-            f"{path.resolve().as_uri()}?{query}", uri=True, timeout=10.0, isolation_level=None
-        )
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.DatabaseError:
-            db.close()
-    raise ReviewStoreError(f"the review database cannot be read: {path}")
-
-
-def _salvage(src: Path, dst: sqlite3.Connection) -> int:
-    """Copy what can still be read of a damaged store's reviews and history; the count."""
-    try:
-        old = _connect_read_only(src)
-    except (ReviewStoreError, sqlite3.Error):
-        return 0
-    n = 0
-    try:
-        for table in ("reviews", "history", "marks", "image_settings"):
-            try:
-                rows = old.execute(f"SELECT * FROM {table}").fetchall()
-            except sqlite3.Error:
-                continue
-            for row in rows:
-                try:
-                    marks = ", ".join("?" * len(row))
-                    dst.execute(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", row)
-                    n += table == "reviews"
-                except sqlite3.Error:
-                    continue
-    finally:
-        old.close()
-    return n
-
-
 class ReviewStore:
     """One folder's reviews. Methods are safe to call from one thread at a time."""
 
@@ -197,12 +94,12 @@ class ReviewStore:
         self.recovery_note: str | None = None
         self._depth = 0  # nesting of :meth:`transaction`
         if read_only:  # headless readers: never write, works on read-only media
-            self._db = _connect_read_only(self.path)
+            self._db = connect_read_only(self.path)
             self._db.execute("PRAGMA busy_timeout = 10000")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = self._open()
+            self._db = open_db(self.path)
         except sqlite3.DatabaseError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise ReviewStoreError(
@@ -210,68 +107,15 @@ class ReviewStore:
                 ) from None
             if disk_full(exc, self.path, free_below=64 * 1024):
                 raise ReviewStoreError(f"disk full: {self.path}") from None
-            self._db = self._replace_damaged(exc)
-
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout = 10000")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
-            db.executescript(_SCHEMA)
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("integrity check failed")
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _replace_damaged(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
-        """Never silently replaced: the damaged file is moved aside with a time stamp, what
-        can be read of it is copied into a fresh store, and :attr:`recovery_note` says so."""
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.stem}.damaged-{stamp}{self.path.suffix}")
-        os.replace(self.path, aside)
-        for ext in ("-wal", "-shm"):
-            side = self.path.with_name(self.path.name + ext)
-            if side.exists():
-                os.replace(side, aside.with_name(aside.name + ext))
-        db = self._open()
-        n = _salvage(aside, db)
-        self.recovery_note = (
-            f"The review database was damaged ({exc}); it was moved to {aside.name} and "
-            f"{n} review(s) were recovered from it into a fresh one"
-        )
-        return db
+            self._db, self.recovery_note = replace_damaged(self.path, exc)
 
     @classmethod
     def for_folder(cls, folder: str | os.PathLike[str]) -> ReviewStore:
         path, reason = store_path_for(folder)
         in_folder = Path(folder).resolve() / STATE_DIR / "review.sqlite"
         if reason and not path.exists() and in_folder.is_file():
-            # the folder is read-only but holds reviews: the fallback starts as their copy,
-            # written beside and renamed, so a failed copy never leaves an empty store
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".copying")
-            tmp.unlink(missing_ok=True)
-            try:
-                src = _connect_read_only(in_folder)
-                dst = sqlite3.connect(tmp)
-                try:
-                    src.backup(dst)
-                finally:
-                    src.close()
-                    dst.close()
-                os.replace(tmp, path)
-            except (sqlite3.Error, OSError) as exc:
-                tmp.unlink(missing_ok=True)
-                raise ReviewStoreError(
-                    f"the reviews in the read-only folder cannot be copied ({exc}): {in_folder}"
-                ) from None
+            # the folder is read-only but holds reviews: the fallback starts as their copy
+            copy_store(in_folder, path)
             reason += " (its earlier reviews were copied there)"
         return cls(path, reason)
 
@@ -329,45 +173,21 @@ class ReviewStore:
 
     def annotations(self, rel_path: str) -> list[Annotation]:
         """The image's marks, in drawing order (empty when it has none)."""
-        try:
-            row = self._db.execute(
-                "SELECT marks FROM marks WHERE rel_path = ?", (rel_path,)
-            ).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # a store written before marks existed, read-only
-                return []
-            raise
-        return loads(row[0]) if row else []
+        return read_marks(self._db, rel_path)
 
     def all_annotations(self) -> dict[str, list[Annotation]]:
         """Every image's marks (images without marks are absent)."""
-        try:
-            rows = self._db.execute("SELECT rel_path, marks FROM marks").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return {}
-            raise
-        return {path: marks for path, text in rows if (marks := loads(text))}
+        return read_all_marks(self._db)
 
     def inverted_images(self) -> set[str]:
         """Images the reviewer said are stored with inverted polarity: the model and the
         display see them flipped. Kept apart from the reviews: a setting, not a finding."""
-        try:
-            rows = self._db.execute("SELECT rel_path FROM image_settings WHERE invert").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # a store written before the setting, read-only
-                return set()
-            raise
-        return {r[0] for r in rows}
+        return read_inverted(self._db)
 
     def set_inverted(self, rel_path: str, invert: bool) -> None:
         self._transaction_begin()
         try:
-            self._db.execute(
-                "INSERT INTO image_settings(rel_path, invert) VALUES (?, ?) "
-                "ON CONFLICT(rel_path) DO UPDATE SET invert = excluded.invert",
-                (rel_path, int(bool(invert))),
-            )
+            write_inverted(self._db, rel_path, invert)
             self._commit()
         except BaseException as exc:
             self._transaction_failed(exc)
@@ -447,23 +267,9 @@ class ReviewStore:
         new list (JSON) under the field ``annotations``. ``at`` (ISO time) is for imports."""
         new = dumps(marks)
         now = at or _now()
-        db = self._db
         self._transaction_begin()
         try:
-            row = db.execute("SELECT marks FROM marks WHERE rel_path = ?", (rel_path,)).fetchone()
-            old = row[0] if row else dumps([])
-            if old != new:
-                db.execute(
-                    "INSERT INTO marks(rel_path, marks, reviewer, updated_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(rel_path) DO UPDATE SET marks = excluded.marks, "
-                    "reviewer = excluded.reviewer, updated_at = excluded.updated_at",
-                    (rel_path, new, reviewer, now),
-                )
-                db.execute(
-                    "INSERT INTO history(rel_path, field, old_value, new_value, reviewer, at) "
-                    "VALUES (?, 'annotations', ?, ?, ?, ?)",
-                    (rel_path, old, new, reviewer, now),
-                )
+            write_marks(self._db, rel_path, new, reviewer=reviewer, at=now)
             self._commit()
         except BaseException as exc:
             self._transaction_failed(exc)
@@ -554,3 +360,14 @@ class ReviewStore:
 
 def _text(v: object) -> str | None:
     return None if v is None else str(v)
+
+
+#: the store's public face; :class:`ReviewStoreError` is what its methods raise
+__all__ = [
+    "DECISIONS",
+    "Review",
+    "ReviewStore",
+    "ReviewStoreError",
+    "default_reviewer",
+    "normalise_time",
+]

@@ -91,7 +91,8 @@ def file_sha256(path: Path) -> str:
 
 def open_reviews(folder: Path):
     """The folder's store, read-only; None when it has none (nothing is created)."""
-    from desktop.review_store import ReviewStore, existing_store
+    from desktop.review_db import existing_store
+    from desktop.review_store import ReviewStore
 
     path = existing_store(folder)
     return None if path is None else ReviewStore(path, read_only=True)

@@ -3,7 +3,7 @@
 
 Each turns bytes already identified by content into a :class:`DecodedImage` in the file's
 own units, checking the declared pixel count before any pixel is decoded; windowing and
-the model input are :mod:`export.image_input`'s job.
+the model input are :mod:`export.model_input`'s job.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from export import png_inflate
 from export.image_checks import colour_chroma
-from export.image_input import (
+from export.image_types import (
     _LUMA,
     DICOM_DISPLAY_TAGS,
     DecodedImage,

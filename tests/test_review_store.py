@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import desktop.review_store as rs
+import desktop.review_db as rs
 from desktop.review_store import ReviewStore
 
 
@@ -94,7 +94,7 @@ def test_write_probe_survives_concurrent_openers(tmp_path):
     probe name let one delete the other's probe, and its reviews went to the fallback store)."""
     import threading
 
-    from desktop.review_store import _writable
+    from desktop.review_db import _writable
 
     results = []
 

@@ -168,7 +168,7 @@ def test_stale_temporary_files_of_a_killed_writer_are_swept(tmp_path):
 def test_copy_leaves_nothing_behind_when_it_fails(tmp_path, monkeypatch):
     """A read-only folder whose reviews cannot be copied: one clear error, no empty store
     that would hide them next time."""
-    import desktop.review_store as rs
+    import desktop.review_db as rs
 
     folder = _folder(tmp_path)
     with ReviewStore.for_folder(folder) as store:
@@ -205,7 +205,7 @@ def test_an_output_that_appears_meanwhile_is_not_replaced(tmp_path, monkeypatch,
 
 
 def test_the_read_only_notice_stays_until_clicked_away(qtbot, tmp_path, monkeypatch):
-    import desktop.review_store as rs
+    import desktop.review_db as rs
     from desktop.ui.main_window import MainWindow
 
     folder = _folder(tmp_path)
