@@ -142,7 +142,9 @@ def _decode_png_grey(
         photometric="MONOCHROME2",
         source_format="png",
     )
-    return DecodedImage(arr.astype(np.float32), meta, (0.0, float(2**depth - 1)))
+    return DecodedImage(
+        arr.astype(np.float32), meta, (0.0, float(2**depth - 1)), integer_valued=True
+    )
 
 
 def decode_raster(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:

@@ -122,4 +122,7 @@ def inverted(decoded: DecodedImage) -> DecodedImage:
     range), so windowing, the model input and the display all see the reviewer's choice."""
     lo, hi = decoded.nominal_range
     pixels = np.float32(lo + hi) - decoded.pixels
-    return replace(decoded, pixels=np.ascontiguousarray(pixels, dtype=np.float32))
+    whole = decoded.integer_valued and float(lo + hi).is_integer()
+    return replace(
+        decoded, pixels=np.ascontiguousarray(pixels, dtype=np.float32), integer_valued=whole
+    )

@@ -74,6 +74,9 @@ class DecodedImage:
     pixels: np.ndarray
     meta: ImageMeta
     nominal_range: tuple[float, float]
+    #: the decoder knows every pixel is a whole number (an 8/16-bit grey PNG): windowing
+    #: counts them in a histogram without checking first. False means "not known".
+    integer_valued: bool = False
 
 
 @dataclass(frozen=True)

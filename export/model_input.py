@@ -18,17 +18,20 @@ def window_limits(
     low_pct: float = 0.5,
     high_pct: float = 99.5,
     nominal_range: tuple[float, float] | None = None,
+    *,
+    integers: bool = False,
 ) -> tuple[float, float]:
     """Robust (percentile) window, measured on a strided sample so a 100 MP image costs ~1 MP.
 
     Percentiles rather than min/max: a 12-bit range inside a 16-bit
     container, an offset window, or a few saturated marker pixels all map
-    the anatomy onto the full output range.
+    the anatomy onto the full output range. ``integers``: the pixels are known to be
+    whole numbers (:attr:`DecodedImage.integer_valued`).
     """
     h, w = pixels.shape[:2]
     step = max(1, int(np.sqrt(h * w / 1_000_000)))
     sample = pixels[::step, ::step]
-    lo, hi = percentiles(sample, (low_pct, high_pct))
+    lo, hi = percentiles(sample, (low_pct, high_pct), known_integers=integers)
     if hi - lo > 1e-6 * max(1.0, abs(hi), abs(lo)):
         return lo, hi
     # Flat image: nothing to stretch. Keep its place in the container's range.
@@ -50,7 +53,11 @@ def display_limits(decoded: DecodedImage, spec: InputSpec | None = None) -> tupl
     """The file's values that :func:`windowed` maps onto 0 and 1."""
     spec = spec or InputSpec()
     return window_limits(
-        decoded.pixels, spec.window_low_pct, spec.window_high_pct, decoded.nominal_range
+        decoded.pixels,
+        spec.window_low_pct,
+        spec.window_high_pct,
+        decoded.nominal_range,
+        integers=decoded.integer_valued,
     )
 
 

@@ -8,7 +8,9 @@ import numpy as np
 HISTOGRAM_MAX_RANGE = 1 << 20
 
 
-def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+def percentiles(
+    values: np.ndarray, qs: tuple[float, ...], *, known_integers: bool = False
+) -> list[float]:
     """``np.percentile(values, qs)`` (linear method), equal to it bit for bit.
 
     Integer-valued images (8- to 16-bit PNG, most DICOM, whatever their float
@@ -17,10 +19,11 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     NumPy's own arithmetic (float64 gamma, ``a + d*g`` below one half, else
     ``b - d*(1-g)``). Measured on a 1.3 MP sample of a 2,500x2,048 16-bit
     film (one core): 8.2 ms partition against 5.7 ms histogram, of which 3.9 ms
-    make sure that the values are integers.
+    make sure that the values are integers: ``known_integers`` (the decoder says so)
+    skips that check. Wrongly given, the answer would be that of the values truncated.
     """
     values = np.asarray(values)
-    ints = _small_ints(values)
+    ints = _small_ints(values, checked=known_integers)
     if ints is None:
         return [float(v) for v in np.percentile(values, qs)]
     n = ints.size
@@ -41,14 +44,15 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     return out
 
 
-def _small_ints(values: np.ndarray) -> np.ndarray | None:
+def _small_ints(values: np.ndarray, checked: bool = False) -> np.ndarray | None:
     """The values as a flat int64 array when all are integers within
-    :data:`HISTOGRAM_MAX_RANGE`, else None."""
+    :data:`HISTOGRAM_MAX_RANGE`, else None. ``checked``: the caller knows they are
+    integers (the round trip that proves it is skipped)."""
     if values.size == 0 or values.dtype.kind not in "iuf":
         return None
     with np.errstate(invalid="ignore"):  # NaN, inf or huge: caught by the round trip below
         ints = values.astype(np.int64)
-    if values.dtype.kind == "f" and not (ints.astype(values.dtype) == values).all():
+    if values.dtype.kind == "f" and not checked and not (ints.astype(values.dtype) == values).all():
         return None
     if int(ints.max()) - int(ints.min()) > HISTOGRAM_MAX_RANGE:
         return None

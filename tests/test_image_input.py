@@ -424,7 +424,25 @@ def test_histogram_percentile_equals_numpy_exactly(values):
     for dtype in (np.float32, np.int32):
         x = values.astype(dtype).reshape(-1, 1)[::1]
         for qs in ((0.5, 99.5), (0.0, 100.0), (2.0, 98.0), (37.3, 50.0)):
-            assert percentiles(x, qs) == [float(v) for v in np.percentile(x, qs)]
+            want = [float(v) for v in np.percentile(x, qs)]
+            assert percentiles(x, qs) == want
+            assert percentiles(x, qs, known_integers=True) == want  # the decoder said so
+
+
+def test_grey_png_is_known_integer_and_windows_as_before():
+    """The grey PNG decoder says its pixels are whole numbers (also inverted); the window
+    is the same as when the percentile code checks that itself."""
+    from dataclasses import replace
+
+    from export.image_checks import inverted
+    from export.model_input import display_limits
+
+    arr = RNG.integers(0, 65536, (300, 200)).astype(np.uint16)
+    d = decode_image(png_bytes(arr))
+    assert d.integer_valued and inverted(d).integer_valued
+    for img in (d, inverted(d)):
+        assert display_limits(img) == display_limits(replace(img, integer_valued=False))
+    assert not decode_image(png_bytes(np.dstack([arr >> 8] * 3).astype(np.uint8))).integer_valued
 
 
 def test_non_integer_and_wide_values_fall_back_to_numpy():
