@@ -58,12 +58,14 @@ def stored_copy(
 
     ``idat``: the (start, end) offsets of each IDAT chunk's payload, in file order, their
     checksums already verified; ``expected``: :func:`scanline_bytes` of the header's image.
-    Returns :data:`BROKEN` when the stream does not inflate (the caller lets the reference
-    decoder word the error) and None when anything else is unusual (more or fewer bytes
-    than the header declares, data after the stream, another chunk between the IDATs,
-    no ISA-L): the caller then decodes
-    ``data`` itself, as without this module. Inflating never produces more than
-    ``expected`` + 1 bytes, whatever the stream claims.
+    Returns :data:`BROKEN` when the stream does not inflate or holds fewer rows than the
+    header declares (libpng would refuse it too: the caller lets the reference decoder
+    word the error), and None when the file is unusual in a way libpng judges itself
+    (another chunk between the IDATs, a stream cut right after its last row) or ISA-L is
+    missing: the caller then decodes ``data`` as without this module. Rows beyond the
+    declared image and bytes after the stream are left out, as libpng leaves them (it
+    only warns). Inflating never produces more than ``expected`` + 1 bytes, whatever the
+    stream claims.
     """
     if not (AVAILABLE and _isal is not None) or not idat or expected <= 0:
         return None
@@ -76,8 +78,11 @@ def stored_copy(
         raw = inflater.decompress(stream, expected + 1)
     except _isal.error:
         return BROKEN
-    if len(raw) != expected or not inflater.eof or inflater.unused_data:
+    if len(raw) < expected:
+        return BROKEN
+    if len(raw) == expected and not inflater.eof:
         return None
+    raw = raw[:expected]
 
     blocks = -(-expected // _STORED_MAX)
     zlen = len(_ZLIB_STORED_HEADER) + 5 * blocks + expected + 4
