@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         out["check_seconds"] = round(time.perf_counter() - t0, 1)
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(out, indent=2) + "\n")
 
     def step(name: str, fn) -> None:
@@ -68,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out["onnxruntime"] = ort.__version__
     out["providers"] = ort.get_available_providers()
-    from export.onnx_runtime import _has_pip_cuda
+    from export.onnx_runtime import _pip_library_dirs
 
-    if hasattr(ort, "preload_dlls") and _has_pip_cuda():
+    if hasattr(ort, "preload_dlls") and _pip_library_dirs():
         try:
             ort.preload_dlls()  # CUDA and cuDNN from the nvidia pip packages, when present
         except Exception as exc:  # recorded; the CUDA step says what it means
