@@ -49,7 +49,9 @@ def overridden_first(rows: list[ImageResult]) -> list[ImageResult]:
     return over + [r for r in rows if id(r) not in ids]
 
 
-def reviewer_vs_ai(rows: Iterable[ImageResult], names: Sequence[str]):
+def reviewer_vs_ai(
+    rows: Iterable[ImageResult], names: Sequence[str]
+) -> list[tuple[str | None, str | None, str | None]]:
     """(AI class, decision, reviewer class) of each classified image, for the agreement."""
     return [
         (r.predicted(names), r.review.decision if r.review else None,
