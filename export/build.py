@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from export.bundle import Manifest, NoveltyInfo, OnnxInfo, SavedModelInfo, write_manifest
+from export.bundle import Manifest, OnnxInfo, SavedModelInfo, write_manifest
+from export.bundle_novelty import NoveltyInfo
 
 PARITY_TOL = 1e-4
 OPSET = 17

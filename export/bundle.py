@@ -6,25 +6,49 @@ get predictions from a model that is not the one the manifest describes, so
 every file is hashed, unlisted files are refused, and every refusal names
 the file or field at fault. Hashes prove only who wrote the files, so the model
 files are also checked for what they may do (``export/bundle_safety.py``).
+
+This module is the bundle's public face: the manifest's format, writing,
+reading and verifying. The manifest's fields are checked in
+``export/manifest_fields.py`` (where :class:`BundleError` is defined), the
+files on disk listed and hashed in ``export/bundle_files.py``, and the novelty
+guard's section and arrays in ``export/bundle_novelty.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-from dataclasses import MISSING, asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from export.atomic import atomic_write_bytes
+from export.bundle_files import (
+    files_on_disk,
+    hash_files,
+    read_model_file,
+    refuse_code_bearing,
+    sha256_file,
+)
+from export.bundle_novelty import NoveltyInfo, check_novelty_sizes, novelty_field
 from export.image_input import InputSpec
+from export.manifest_fields import (
+    MANIFEST_NAME,
+    BundleError,
+    check_relpath,
+    class_names_field,
+    dict_field,
+    files_field,
+    section,
+    str_field,
+    temperature_field,
+    text_field,
+)
 
 FORMAT = "cxr-review-bundle"
 FORMAT_VERSION = 2
-MANIFEST_NAME = "manifest.json"
 CLASS_NAMES = ("COVID-19", "Normal", "Pneumonia")
 INTENDED_USE = (
     "Research use only. Not a medical device: not for diagnosis, triage or treatment "
@@ -32,41 +56,8 @@ INTENDED_USE = (
 )
 
 
-#: Files that can carry executable code (pickles, Keras Lambda layers, Python, native libs).
-_CODE_BEARING = {
-    ".pkl": "Python pickle",
-    ".pickle": "Python pickle",
-    ".joblib": "Python pickle",
-    ".npy": "NumPy file (may hold a pickle)",
-    ".npz": "NumPy file (may hold a pickle)",
-    ".keras": "Keras model (may hold Lambda layers)",
-    ".h5": "Keras/HDF5 model",
-    ".hdf5": "Keras/HDF5 model",
-    ".py": "Python source",
-    ".pyc": "Python bytecode",
-    ".so": "native library",
-    ".dll": "native library",
-    ".dylib": "native library",
-}
-
-
 #: a manifest is a few kilobytes; anything this large is not one
 MAX_MANIFEST_BYTES = 1 << 20
-#: the longest text value a manifest field may hold
-MAX_TEXT = 10_000
-
-
-class BundleError(ValueError):
-    """A bundle that must not be used, with the reason and (when known) the file at fault."""
-
-    def __init__(
-        self, message: str, *, bundle: str | os.PathLike[str] = "", file: str = ""
-    ) -> None:
-        self.bundle = str(bundle)
-        self.file = file
-        self.reason = message
-        prefix = f"bundle {self.bundle}: " if self.bundle else ""
-        super().__init__(prefix + message)
 
 
 @dataclass(frozen=True)
@@ -96,20 +87,6 @@ class TrainingSummary:
     class_counts: dict[str, int] = field(default_factory=dict)
     split_sizes: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class NoveltyInfo:
-    """The "unlike the training data" guard (format 2): which score, its threshold, and the
-    reference arrays (raw little-endian float32, ``export/novelty_model.py``)."""
-
-    score: str = "mahalanobis"
-    features_name: str = "features"
-    feature_dim: int = 0
-    threshold: float = 0.0
-    means_file: str = "novelty/means.f32"
-    precision_file: str = "novelty/precision.f32"
-    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,20 +149,20 @@ class Manifest:
                 raise BundleError(f"manifest has no '{key}'", file=MANIFEST_NAME)
         try:
             manifest = cls(
-                model_name=_str(d, "model_name"),
-                class_names=_class_names(d["class_names"]),
-                input=_section(InputSpec, d["input"], "input"),
-                onnx=_section(OnnxInfo, d["onnx"], "onnx"),
-                savedmodel=_section(SavedModelInfo, d["savedmodel"], "savedmodel"),
-                calibration_temperature=_temperature(d.get("calibration_temperature", 1.0)),
-                training=_section(TrainingSummary, d.get("training", {}), "training"),
-                parity=_dict(d, "parity"),
-                versions={str(k): str(v) for k, v in _dict(d, "versions").items()},
-                intended_use=_text(d, "intended_use", INTENDED_USE),
-                created=_text(d, "created", ""),
-                files=_files(d["files"]),
-                extra=_dict(d, "extra"),
-                novelty=_novelty(d.get("novelty")) if version >= 2 else None,
+                model_name=str_field(d, "model_name"),
+                class_names=class_names_field(d["class_names"]),
+                input=section(InputSpec, d["input"], "input"),
+                onnx=section(OnnxInfo, d["onnx"], "onnx"),
+                savedmodel=section(SavedModelInfo, d["savedmodel"], "savedmodel"),
+                calibration_temperature=temperature_field(d.get("calibration_temperature", 1.0)),
+                training=section(TrainingSummary, d.get("training", {}), "training"),
+                parity=dict_field(d, "parity"),
+                versions={str(k): str(v) for k, v in dict_field(d, "versions").items()},
+                intended_use=text_field(d, "intended_use", INTENDED_USE),
+                created=text_field(d, "created", ""),
+                files=files_field(d["files"]),
+                extra=dict_field(d, "extra"),
+                novelty=novelty_field(d.get("novelty")) if version >= 2 else None,
                 format=fmt,
                 format_version=version,
             )
@@ -196,171 +173,7 @@ class Manifest:
         return manifest
 
 
-def _str(d: dict[str, Any], key: str) -> str:
-    v = d.get(key)
-    if not isinstance(v, str) or not v.strip():
-        raise BundleError(f"manifest '{key}' must be a non-empty string", file=MANIFEST_NAME)
-    return v
-
-
-def _text(d: dict[str, Any], key: str, default: str) -> str:
-    """Optional text: absent gives the default; present must be non-empty text."""
-    if key not in d:
-        return default
-    v = d[key]
-    if not isinstance(v, str) or not v.strip() or len(v) > MAX_TEXT:
-        raise BundleError(f"manifest '{key}' must be text", file=MANIFEST_NAME)
-    return v
-
-
-def _dict(d: dict[str, Any], key: str) -> dict[str, Any]:
-    v = d.get(key, {})
-    if not isinstance(v, dict):
-        raise BundleError(f"manifest '{key}' must be an object", file=MANIFEST_NAME)
-    return v
-
-
-def _class_names(v: Any) -> tuple[str, ...]:
-    if (
-        not isinstance(v, list)
-        or len(v) < 2
-        or not all(isinstance(c, str) and c.strip() for c in v)
-        or len(set(v)) != len(v)
-    ):
-        raise BundleError(
-            "manifest 'class_names' must list at least two distinct names", file=MANIFEST_NAME
-        )
-    return tuple(v)
-
-
-def _temperature(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-        raise BundleError(
-            "manifest 'calibration_temperature' must be a positive number", file=MANIFEST_NAME
-        )
-    return float(v)
-
-
-def _section(cls: type, v: Any, key: str) -> Any:
-    if not isinstance(v, dict):
-        raise BundleError(f"manifest '{key}' must be an object", file=MANIFEST_NAME)
-    if cls is InputSpec:
-        try:
-            return InputSpec.from_dict(v)
-        except (TypeError, ValueError) as exc:
-            raise BundleError(f"manifest 'input' is invalid: {exc}", file=MANIFEST_NAME) from None
-    fields = cls.__dataclass_fields__
-    for name, val in v.items():
-        f = fields.get(name)
-        if f is None:
-            continue
-        want = type(f.default) if f.default is not MISSING else type(f.default_factory())
-        ok = isinstance(val, want) and not (want is int and isinstance(val, bool))
-        if want is str:
-            ok = ok and len(val) <= MAX_TEXT
-        if want is int:
-            ok = ok and abs(val) < 10**9
-        if not ok:
-            kind = {str: "text", int: "an integer", dict: "an object"}.get(want, want.__name__)
-            raise BundleError(f"manifest '{key}.{name}' must be {kind}", file=MANIFEST_NAME)
-        if want is str and name in ("file", "directory") and not val.strip():
-            raise BundleError(f"manifest '{key}.{name}' must name a file", file=MANIFEST_NAME)
-    try:
-        return cls(**{k: val for k, val in v.items() if k in fields})
-    except TypeError as exc:
-        raise BundleError(f"manifest '{key}' is invalid: {exc}", file=MANIFEST_NAME) from None
-
-
-def _novelty(v: Any) -> NoveltyInfo | None:
-    """The guard's section, checked as untrusted input: known score, sane sizes, safe paths."""
-    from export.novelty_model import MAX_FEATURE_DIM, SCORES
-
-    if v is None:
-        return None
-    if not isinstance(v, dict):
-        raise BundleError("manifest 'novelty' must be an object", file=MANIFEST_NAME)
-    thr = v.get("threshold")
-    if isinstance(thr, bool) or not isinstance(thr, int | float) or not math.isfinite(thr):
-        raise BundleError("manifest 'novelty.threshold' must be a number", file=MANIFEST_NAME)
-    info = _section(NoveltyInfo, {**v, "threshold": float(thr)}, "novelty")
-    if info.score not in SCORES:
-        raise BundleError(
-            f"manifest 'novelty.score' must be one of {', '.join(SCORES)}", file=MANIFEST_NAME
-        )
-    if not 1 <= info.feature_dim <= MAX_FEATURE_DIM:
-        raise BundleError(
-            f"manifest 'novelty.feature_dim' must be 1 to {MAX_FEATURE_DIM}", file=MANIFEST_NAME
-        )
-    for rel in (info.means_file, info.precision_file):
-        _check_relpath(rel)
-    return info
-
-
-def _files(v: Any) -> dict[str, str]:
-    if not isinstance(v, dict) or not v:
-        raise BundleError(
-            "manifest 'files' must list every file with its sha256", file=MANIFEST_NAME
-        )
-    out: dict[str, str] = {}
-    for rel, digest in v.items():
-        _check_relpath(rel)
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise BundleError(f"manifest has no valid sha256 for '{rel}'", file=MANIFEST_NAME)
-        out[rel] = digest.lower()
-    return out
-
-
-def _check_relpath(rel: Any) -> None:
-    """Refuse absolute paths and '..': a manifest must not point outside its own folder."""
-    if not isinstance(rel, str) or not rel:
-        raise BundleError("manifest lists a file with an empty name", file=MANIFEST_NAME)
-    p = PurePosixPath(rel)
-    if p.is_absolute() or ".." in p.parts or "\\" in rel or rel == MANIFEST_NAME:
-        raise BundleError(f"manifest lists an unsafe path '{rel}'", file=MANIFEST_NAME)
-
-
-# --------------------------------------------------------------------------- hashing, writing
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Of a regular file only: a pipe or device in a bundle must not hang or flood the check."""
-    from export.files import open_regular
-
-    with open_regular(path) as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _bundle_files(bundle_dir: Path) -> list[str]:
-    """Every file under the bundle except the manifest, as sorted POSIX relative paths."""
-    out = []
-    for root, dirs, files in os.walk(bundle_dir, followlinks=False):
-        rootp = Path(root)
-        for name in dirs:
-            if (rootp / name).is_symlink():
-                rel = (rootp / name).relative_to(bundle_dir).as_posix()
-                raise BundleError(f"'{rel}' is a symbolic link", bundle=bundle_dir, file=rel)
-        for name in files:
-            p = rootp / name
-            rel = p.relative_to(bundle_dir).as_posix()
-            if rel == MANIFEST_NAME or (
-                name.startswith(f".{MANIFEST_NAME}.") and name.endswith(".tmp")
-            ):
-                continue  # the manifest and a half-written one (export.atomic's temp name)
-            if p.is_symlink():
-                raise BundleError(f"'{rel}' is a symbolic link", bundle=bundle_dir, file=rel)
-            if not p.is_file():
-                raise BundleError(
-                    f"'{rel}' is not a regular file (a pipe, socket or device)",
-                    bundle=bundle_dir,
-                    file=rel,
-                )
-            out.append(rel)
-    return sorted(out)
-
-
-def hash_files(bundle_dir: str | os.PathLike[str]) -> dict[str, str]:
-    root = Path(bundle_dir)
-    return {rel: sha256_file(root / rel) for rel in _bundle_files(root)}
+# --------------------------------------------------------------------------- writing
 
 
 def write_manifest(bundle_dir: str | os.PathLike[str], manifest: Manifest) -> Manifest:
@@ -429,9 +242,9 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
     """Every listed file present with its hash, nothing unlisted, the model files listed,
     and nothing in them that could touch the reviewer's files (``export/bundle_safety.py``)."""
     root = bundle_root(bundle)
-    present = set(_bundle_files(root))
+    present = set(files_on_disk(root))
     listed = set(manifest.files)
-    _check_relpath(manifest.savedmodel.directory)
+    check_relpath(manifest.savedmodel.directory)
     sm_pb = f"{manifest.savedmodel.directory.rstrip('/')}/saved_model.pb"
     needed_files = [manifest.onnx.file, sm_pb]
     if manifest.novelty is not None:
@@ -446,15 +259,7 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
             raise BundleError(
                 f"file '{rel}' listed in the manifest is missing", bundle=root, file=rel
             )
-    for rel in sorted(listed):
-        kind = _CODE_BEARING.get(PurePosixPath(rel).suffix.lower())
-        if kind:
-            raise BundleError(
-                f"'{rel}' is a {kind}; a bundle holds only ONNX and SavedModel files, and "
-                "loading this could run code: refused",
-                bundle=root,
-                file=rel,
-            )
+    refuse_code_bearing(root, listed)
     unlisted = sorted(present - listed)
     if unlisted:
         rel = unlisted[0]
@@ -463,7 +268,7 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
             bundle=root,
             file=rel,
         )
-    _check_novelty_sizes(root, manifest)
+    check_novelty_sizes(root, manifest)
     from export.bundle_safety import check_model_files, model_file_limits
 
     # the model files are read once: hashed, then checked for what they may do
@@ -471,7 +276,7 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
     blobs: dict[str, bytes] = {}
     for rel in sorted(listed):
         if rel in parsed:
-            blobs[rel] = _read_model_file(root, rel, parsed[rel])
+            blobs[rel] = read_model_file(root, rel, parsed[rel])
             digest = hashlib.sha256(blobs[rel]).hexdigest()
         else:
             digest = sha256_file(root / rel)
@@ -483,43 +288,6 @@ def verify_files(bundle: str | os.PathLike[str], manifest: Manifest) -> None:
             )
     # what the model files may do, before TensorFlow or ONNX Runtime loads them
     check_model_files(root, manifest, blobs)
-
-
-def _check_novelty_sizes(root: Path, manifest: Manifest) -> None:
-    """The guard's arrays must be float32 of the sizes the manifest states, checked before
-    hashing, so an oversize file is refused without being read. The means' row count is
-    matched to the classes when the session starts (``export/onnx_runtime.py``), after the
-    ONNX model's own class count, which gives the clearer message when the two disagree."""
-    nov = manifest.novelty
-    if nov is None:
-        return
-    d = nov.feature_dim
-    row = 4 * d
-    checks = (
-        (nov.precision_file, lambda n: n == row * d, f"a {d} x {d} float32 array"),
-        (nov.means_file, lambda n: n % row == 0 and 0 < n // row <= 4096, f"rows of {d} float32"),
-    )
-    for rel, ok, what in checks:
-        size = (root / rel).stat().st_size
-        if not ok(size):
-            raise BundleError(
-                f"'{rel}' holds {size} bytes, not {what} as the manifest states",
-                bundle=root,
-                file=rel,
-            )
-
-
-def _read_model_file(root: Path, rel: str, limit: int) -> bytes:
-    from export.files import TooLarge, read_regular
-
-    try:
-        return read_regular(root / rel, limit)
-    except TooLarge:
-        raise BundleError(
-            f"'{rel}' is larger than {limit >> 20} MB: refused", bundle=root, file=rel
-        ) from None
-    except OSError as exc:
-        raise BundleError(f"'{rel}' cannot be read ({exc})", bundle=root, file=rel) from None
 
 
 def load_bundle(bundle: str | os.PathLike[str]) -> Manifest:
@@ -549,15 +317,12 @@ __all__ = [
     "MANIFEST_NAME",
     "BundleError",
     "Manifest",
-    "NoveltyInfo",
     "OnnxInfo",
     "SavedModelInfo",
     "TrainingSummary",
     "bundle_root",
-    "hash_files",
     "load_bundle",
     "read_manifest",
-    "sha256_file",
     "verify_files",
     "write_manifest",
 ]

@@ -3,14 +3,12 @@ agreement, Cohen's κ with its 95 % CI, and inter-reader κ (``desktop.agreement
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPen
 
 from desktop.agreement import Agreement
-from export.results import ImageResult
 
 if TYPE_CHECKING:
     from desktop.ui.report_pdf import ReportWriter
@@ -86,19 +84,3 @@ def _matrix(w: ReportWriter, y: float, a: Agreement) -> float:
             align=Qt.AlignmentFlag.AlignHCenter,
         )  # fmt: skip
     return y + CELL_H
-
-
-def overridden_first(rows: list[ImageResult]) -> list[ImageResult]:
-    """Overridden images first (what the reviewer disputed), each group in folder order."""
-    over = [r for r in rows if r.review is not None and r.review.decision == "override"]
-    ids = {id(r) for r in over}
-    return over + [r for r in rows if id(r) not in ids]
-
-
-def reviewer_vs_ai(rows: Iterable[ImageResult], names: Sequence[str]):
-    """(AI class, decision, reviewer class) of each classified image, for the agreement."""
-    return [
-        (r.predicted(names), r.review.decision if r.review else None,
-         r.review.reviewer_class if r.review else None)
-        for r in rows if r.status == "ok"
-    ]  # fmt: skip

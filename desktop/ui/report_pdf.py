@@ -6,14 +6,14 @@ image beside the heatmap overlay at the chosen opacity, both with the
 reviewer's marks drawn on, colour bar, probability bars, AI class, the
 reviewer's decision, note and mark labels, CAM method and layer), and a
 summary: the agreement figures (``desktop/ui/report_agreement.py``) and a
-table of all files, overridden images first.
+table of all files, overridden images first. The words and their styles come
+from ``desktop/report_text.py`` (Qt-free); this module places and draws them
+with the images, bars and tables.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +25,22 @@ from desktop.annotations import Annotation
 from desktop.batch import Page
 from desktop.folder_model import format_probability
 from desktop.mark_drawing import draw_marks
-from desktop.model_card import num
 from desktop.overlay import DEFAULT_COLORMAP, colour_bar, composite
-from desktop.provider_text import describe_providers
-from desktop.ui.report_agreement import draw_agreement, overridden_first, reviewer_vs_ai
-from export.attention import DEFAULT_MIN_LUNG_SHARE, Attention, describe, flag
+from desktop.report_text import (
+    Line,
+    ai_line,
+    cover_lines,
+    heatmap_lines,
+    novelty_header,
+    novelty_lines,
+    outside_lungs_header,
+    overridden_first,
+    review_lines,
+    reviewer_vs_ai,
+    summary_cells,
+)
+from desktop.ui.report_agreement import draw_agreement
+from export.attention import DEFAULT_MIN_LUNG_SHARE, Attention
 from export.bundle import Manifest
 from export.image_input import windowed
 from export.results import ImageResult
@@ -126,90 +137,22 @@ class ReportWriter:
         r = self._text(QRectF(0, y, self.w, self.h - y), text, size, **kw)
         return y + r.height() + 6
 
+    def _lines(self, y: float, lines: Iterable[Line]) -> float:
+        """Each line below the last, with the space it asks for above it."""
+        for ln in lines:
+            y = self._line(y + ln.before, ln.text, ln.size, bold=ln.bold, color=ln.color)
+        return y
+
     # ------------------------------------------------------------------ pages
 
     def cover(
         self, *, folder: Path, reviewer: str, rows: list[ImageResult], cam_method: str
     ) -> None:
         self._new_page()
-        m = self.manifest
-        names = m.class_names
-        met = m.training.metrics or {}
-        y = 70.0
-        y = self._line(y, "Chest X-ray review report", 18, bold=True)
-        y = self._line(y, f"Folder: {folder}")
-        y = self._line(
-            y,
-            f"Date: {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}    Reviewer: {reviewer}",
+        lines = cover_lines(
+            self.manifest, folder=folder, reviewer=reviewer, rows=rows, cam_method=cam_method
         )
-        sha = m.files.get(m.onnx.file, "")[:16]
-        y = self._line(
-            y,
-            f"Model: {m.model_name} (ONNX sha256 {sha}…), {m.training.backbone}, "
-            f"calibration T = {m.calibration_temperature:.2f}",
-        )
-        if inference := describe_providers(r.provider for r in rows):
-            y = self._line(y, f"Inference: {inference}")
-        acc = met.get("accuracy")
-        macro = met.get("macro") or {}
-        if acc is not None:
-            y = self._line(
-                y,
-                f"Model test metrics: accuracy {acc * 100:.1f} % on {met.get('n', '?')} images, "
-                f"macro F1 {num(macro.get('f1'))}, "
-                f"macro ROC AUC {num(macro.get('roc_auc'))}",
-            )
-        if m.extra.get("demo"):
-            y = self._line(
-                y,
-                "DEMO MODEL trained on synthetic phantoms — not for any conclusion.",
-                10,
-                bold=True,
-                color="#b03a00",
-            )
-        y = self._line(y + 6, f"Intended use: {m.intended_use}", 8, color="#333333")
-        ok = [r for r in rows if r.status == "ok"]
-        pred = Counter(r.predicted(names) for r in ok)
-        y = self._line(y + 10, "AI predictions", 12, bold=True)
-        y = self._line(
-            y,
-            ",   ".join(f"{n}: {pred.get(n, 0)}" for n in names)
-            + f",   unreadable: {len(rows) - len(ok)}   (of {len(rows)} files)",
-        )
-        reviewed = [r for r in ok if r.review and r.review.decision]
-        dec = Counter(r.review.decision for r in reviewed)
-        y = self._line(y + 6, "Reviewer decisions", 12, bold=True)
-        y = self._line(
-            y,
-            f"agreed {dec.get('agree', 0)},   overridden {dec.get('override', 0)},   "
-            f"uncertain {dec.get('uncertain', 0)},   not reviewed {len(ok) - len(reviewed)}",
-        )
-
-        def reviewer_class(r: ImageResult) -> str | None:  # an agreement without its class
-            c = r.review.reviewer_class  # (imported) agrees with the AI
-            return c or (r.predicted(names) if r.review.decision == "agree" else None)
-
-        by_class = Counter(c for r in reviewed if (c := reviewer_class(r)))
-        if by_class:
-            y = self._line(
-                y, "Reviewer classes: " + ",   ".join(f"{n}: {by_class.get(n, 0)}" for n in names)
-            )
-        y = self._kappa_line(y, rows)
-        y = self._line(
-            y + 6,
-            "The summary at the end counts the images whose heatmap lay mostly "
-            "outside the lung field (possible shortcut: text, border, devices).",
-            8,
-            color="#333333",
-        )
-        y = self._line(
-            y + 2,
-            f"Heatmaps: {cam_method} for the AI's class at layer "
-            f"{m.savedmodel.cam_layer}; they show where the model looked, "
-            "not where disease is.",
-            8,
-            color="#333333",
-        )
+        self._lines(70.0, lines)
 
     def image_page(
         self,
@@ -274,16 +217,9 @@ class ReportWriter:
         if probs is None:  # read for the page, but not classified
             self._line(y, f"Not classified: {rec.error or 'no result'}", 10, color="#b00020")
             return
-        best = int(np.argmax(probs))
-        unlike = rec.novelty is not None and rec.novelty.unlike
-        y = self._line(
-            y,
-            f"{'⚠ ' if unlike else ''}AI: {names[best]}  ({format_probability(float(probs[best]))})",
-            12,
-            bold=True,
-            color="#777777" if unlike else "#000000",
-        )
-        y = self.novelty_lines(y, rec)
+        y = self._lines(y, [ai_line(rec, names, int(np.argmax(probs)))])
+        if nov := novelty_lines(rec):
+            y = self._lines(y, nov) + 4
         for n, p in zip(names, probs, strict=True):
             self._text(QRectF(0, y, 220, 24), n, 9)
             full = self.w * 0.45
@@ -292,106 +228,8 @@ class ReportWriter:
             self.painter.fillRect(QRectF(230, y + 3, full * float(p), 16), QColor("#2a7ab0"))
             self._text(QRectF(240 + full, y, 200, 24), format_probability(float(p)), 9)
             y += 26
-        y += 8
-        r = rec.review
-        if r is None or r.decision is None:
-            y = self._line(y, "Reviewer: not reviewed", 10)
-        else:
-            what = {
-                "agree": f"agreed ({r.reviewer_class or rec.predicted(names) or 'the AI'})",
-                "override": f"overridden → {r.reviewer_class}",
-                "uncertain": "marked uncertain",
-            }[r.decision]
-            y = self._line(
-                y,
-                f"Reviewer: {what} — {r.reviewer}, {r.updated_at[:19].replace('T', ' ')} UTC",
-                10,
-                bold=True,
-            )
-        if r is not None and r.note:
-            y = self._line(y, f"Note: {r.note}", 10)
-        y = self._marks_line(y, marks)
-        cls_name = names[heat.class_index] if heat is not None else "—"
-        y = self._line(
-            y + 4,
-            f"Heatmap: {cam_method} for {cls_name}, layer {self.manifest.savedmodel.cam_layer}",
-            8,
-            color="#333333",
-        )
-        if rec.attention is not None:
-            flagged = flag(rec.attention, min_lung_share)
-            self._line(
-                y + 2,
-                ("⚠ " if flagged else "") + describe(rec.attention, min_lung_share),
-                10 if flagged else 8,
-                bold=flagged,
-                color="#b03a00" if flagged else "#333333",
-            )
-
-    def _kappa_line(self, y: float, rows: list[ImageResult]) -> float:
-        """Agreement and Cohen's κ on the cover, the same figures as the summary's (which
-        adds the matrix and the inter-reader figures)."""
-        names = self.manifest.class_names
-        k = agreement(reviewer_vs_ai(rows, names), names).kappa
-        if k is None:
-            return y
-        agreed = round(k.observed * k.n)
-        y = self._line(
-            y,
-            f"AI–reviewer agreement: {agreed}/{k.n} ({k.observed * 100:.0f} %) of the images "
-            "agreed with or overridden",
-        )
-        return self._line(y, f"Cohen's {k.text()} (confusion matrix in the summary)")
-
-    def _marks_line(self, y: float, marks: Sequence[Annotation]) -> float:
-        """What the reviewer marked, in words (the labels are also drawn on the image)."""
-        if not marks:
-            return y
-        parts = [m.kind + (f" “{m.text}”" if m.text else "") for m in marks]
-        return self._line(y, f"Marks ({len(marks)}): " + ", ".join(parts), 9)
-
-    def novelty_lines(self, y: float, rec: ImageResult) -> float:
-        """Whether the image is unlike the training data, with every reason; the probabilities
-        above are left as the model gave them."""
-        n = rec.novelty
-        if n is None:
-            return y
-        if n.unlike:
-            y = self._line(
-                y,
-                "⚠ Unlike the model's training data: these probabilities may mean little.",
-                10,
-                bold=True,
-                color="#b03a00",
-            )
-            for reason in n.reasons:
-                y = self._line(y, f"• {reason}", 9, color="#b03a00")
-        if n.score is not None:
-            thr = "" if n.threshold is None else f", threshold {n.threshold:.3g}"
-            y = self._line(y, f"Unlike-training-data score {n.score:.3g}{thr}", 8, color="#333333")
-        elif not n.unlike:
-            y = self._line(
-                y,
-                "Unlike training data: no sign from the checks that need no model "
-                "(this bundle has no model-based check)",
-                8,
-                color="#333333",
-            )
-        return y + 4
-
-    def novelty_header(self, y: float, rows: list[ImageResult]) -> float:
-        """The summary's count of images unlike the training data."""
-        judged = [r for r in rows if r.novelty is not None and r.probabilities is not None]
-        if not judged:
-            return y
-        n = sum(r.novelty.unlike for r in judged)
-        return self._line(
-            y,
-            f"Unlike the training data: {n} of {len(judged)} images (marked ⚠ in the AI column)",
-            9,
-            bold=bool(n),
-            color="#b03a00" if n else "#333333",
-        )
+        y = self._lines(y + 8, review_lines(rec, names, marks))
+        self._lines(y, heatmap_lines(rec, heat, self.manifest, cam_method, min_lung_share))
 
     def summary(
         self,
@@ -415,20 +253,11 @@ class ReportWriter:
         ]
         row_h = 30.0
         checked = [a for a in attention.values() if a is not None]
-        n_flag = sum(flag(a, min_lung_share) for a in checked)
 
         def header(y: float) -> float:
             y = self._line(y, "Summary", 14, bold=True)
-            if checked:
-                y = self._line(
-                    y,
-                    f"Looked outside the lungs: {n_flag} of {len(checked)} images (less than "
-                    f"{min_lung_share:.0%} of the heatmap in the lung field, marked ⚠)",
-                    9,
-                    bold=bool(n_flag),
-                    color="#b03a00" if n_flag else "#333333",
-                )
-            y = self.novelty_header(y, rows)
+            y = self._lines(y, outside_lungs_header(checked, min_lung_share))
+            y = self._lines(y, novelty_header(rows))
             x = 0.0
             for name, frac in cols:
                 self._text(QRectF(x, y, self.w * frac, row_h), name, 8, bold=True)
@@ -444,38 +273,8 @@ class ReportWriter:
             if y + row_h > self.h - 40:
                 self._new_page()
                 y = header(60.0)
-            r = rec.review
-            review = (
-                ""
-                if r is None or r.decision is None
-                else (
-                    "agree"
-                    if r.decision == "agree"
-                    else f"→ {r.reviewer_class}"
-                    if r.decision == "override"
-                    else "uncertain"
-                )
-            )
-            p = (
-                ""
-                if rec.probabilities is None
-                else format_probability(float(np.max(rec.probabilities)), 0)
-            )
             att = attention.get(rec.rel_path)
-            lung = (
-                ""
-                if att is None or not att.judged
-                else (f"{'⚠ ' if flag(att, min_lung_share) else ''}{att.lung_share:.0%}")
-            )
-            unlike = "⚠ " if rec.novelty is not None and rec.novelty.unlike else ""
-            cells = [
-                rec.rel_path,
-                unlike + rec.predicted(names) if rec.status == "ok" else "error",
-                p,
-                lung,
-                review,
-                (r.note if r else "") if rec.status == "ok" else rec.error,
-            ]
+            cells = summary_cells(rec, names, att, min_lung_share)
             x = 0.0
             for text, (_n, frac) in zip(cells, cols, strict=True):
                 short = text if len(text) < 60 else text[:57] + "…"
