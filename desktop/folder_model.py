@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from desktop.review_store import Review
 from export.results import ImageResult
 
@@ -148,3 +150,42 @@ def attention_summary(entries: list[ImageResult], min_lung_share: float) -> tupl
     ok = [e for e in entries if e.probabilities is not None]
     checked = [e for e in ok if e.attention is not None]
     return sum(e.flagged(min_lung_share) for e in checked), len(checked), len(ok)
+
+
+def elide_path(rel: str, fits: Callable[[str], bool]) -> str:
+    """``rel`` (a path relative to the folder, "/"-separated) shortened until ``fits`` says
+    it fits, keeping what tells files apart: the file's whole name before its folders (of
+    which the start and the end stay: "16-bit/..." or ".../patient-0123/"), and the end of
+    the name (the numbers of "IM-0001-0042.png") before its start.
+
+    "ward-7/patient-0123/IM-0001.png" -> "ward-…-0123/IM-0001.png" -> "…3/IM-0001.png"
+    -> "…/IM-0001.png" -> "…01.png"; at the least "…" and the name's last character.
+    """
+    if fits(rel):
+        return rel
+    folders, _, name = rel.rpartition("/")
+    if folders:
+
+        def shortened(n: int) -> str:  # n characters of the folders: the end gets the odd one
+            end = (n + 1) // 2
+            return folders[: n - end] + "…" + folders[len(folders) - end :] + "/" + name
+
+        keep = _longest(len(folders) - 1, lambda n: fits(shortened(n)))
+        if keep:
+            return shortened(keep)
+        if fits("…/" + name):
+            return "…/" + name
+    keep = _longest(len(name) - 1, lambda k: fits("…" + name[-k:]))
+    return "…" + name[-max(keep, 1) :]
+
+
+def _longest(most: int, fits: Callable[[int], bool]) -> int:
+    """The largest k in [1, most] with ``fits(k)`` (fits is monotone), else 0."""
+    lo, hi = 0, most
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

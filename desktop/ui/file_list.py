@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableV
 
 from desktop.folder_model import SORTS, filter_names
 from desktop.session import ReviewSession
-from desktop.ui.file_table import FileTableModel
+from desktop.ui.file_table import FileTableModel, PathDelegate
 from desktop.view_state import ViewState
 
 
@@ -54,7 +54,8 @@ class FileList(QObject):
             header.resizeSection(c, width)
         t.setMinimumWidth(300)
         t.setWordWrap(False)
-        t.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep folder and file end
+        t.setItemDelegateForColumn(0, PathDelegate(t))  # shortens paths keeping names apart
+        t.setTextElideMode(Qt.TextElideMode.ElideRight)  # other columns: keep the start
         t.setTabKeyNavigation(False)  # Tab leaves the list; it never walks its cells
         sm = t.selectionModel()
         sm.currentRowChanged.connect(lambda cur, _p: self._row_changed(cur.row()))

@@ -7,9 +7,11 @@ and the model reports only the changed row.
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from desktop.folder_model import (
+    elide_path,
     format_probability,
     is_unlike,
     novelty_status,
@@ -154,3 +156,17 @@ class FileTableModel(QAbstractTableModel):
         if not a.judged or share is None:
             return "—"
         return f"⚠ {share:.0%}" if e.flagged(self.min_lung_share) else f"{share:.0%}"
+
+
+class PathDelegate(QStyledItemDelegate):
+    """The File column: a path too long for its cell is shortened where the files of a
+    folder stay told apart (:func:`desktop.folder_model.elide_path`): the folder before the
+    file's name, the start of the name before its end. The tooltip has the whole path."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        style = option.widget.style() if option.widget is not None else None
+        margin = (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) if style else 3
+        room = option.rect.width() - 2 * margin
+        metrics = QFontMetrics(option.font)  # the row's own font (the current row is bold)
+        option.text = elide_path(option.text, lambda s: metrics.horizontalAdvance(s) <= room)
