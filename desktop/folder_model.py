@@ -161,7 +161,7 @@ def elide_path(rel: str, fits: Callable[[str], bool]) -> str:
     "ward-7/patient-0123/IM-0001.png" -> "ward-…-0123/IM-0001.png" -> "…3/IM-0001.png"
     -> "…/IM-0001.png" -> "…01.png"; at the least "…" and the name's last character.
     """
-    if fits(rel):
+    if len(rel) <= 1 or fits(rel):
         return rel
     folders, _, name = rel.rpartition("/")
     if folders:

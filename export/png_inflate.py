@@ -63,7 +63,8 @@ def stored_copy(
     checksums already verified; ``expected``: :func:`scanline_bytes` of the header's image.
     Returns :data:`BROKEN` when the stream does not inflate or holds fewer rows than the
     header declares (libpng would refuse it too: the caller lets the reference decoder
-    word the error), and None when the file is unusual in a way libpng judges itself
+    word the error; ISA-L also refuses damage after the last row, or a bad checksum in a
+    later IDAT, which libpng would only warn about: Pillow then gives the same pixels), and None when the file is unusual in a way libpng judges itself
     (another chunk between the IDATs, a stream cut right after its last row) or ISA-L is
     missing: the caller then decodes ``data`` as without this module. Rows beyond the
     declared image and bytes after the stream are left out, as libpng leaves them (it

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import struct
 import zlib
 
 import cv2
@@ -55,7 +56,7 @@ def _decode(data: bytes, monkeypatch, fast: bool):
             d = decode_image(data)
         except ImageDecodeError as exc:
             return exc.kind, exc.reason
-        return d.pixels.tobytes(), d.meta, d.nominal_range
+        return d.pixels.tobytes(), d.meta, d.nominal_range, d.integer_valued
 
 
 def _stored_taken(data: bytes, monkeypatch) -> bool:
@@ -91,6 +92,16 @@ def test_same_pixels_with_and_without_isal(name, monkeypatch):
     assert _stored_taken(data, monkeypatch), "the ISA-L path was not taken"
     got, ref = _decode(data, monkeypatch, True), _decode(data, monkeypatch, False)
     assert isinstance(got[0], bytes) and got == ref
+    # and libpng itself decodes the stored copy to the original's pixels (a copy it
+    # refused would go to Pillow and still give equal pixels above)
+    idat: list[tuple[int, int]] = []
+    decoders._check_png_chunks(data, idat)
+    width, height, depth = struct.unpack(">IIB", data[16:25])
+    copy = png_inflate.stored_copy(data, idat, png_inflate.scanline_bytes(width, height, depth))
+    assert isinstance(copy, bytearray)
+    from_copy = cv2.imdecode(np.frombuffer(copy, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert from_copy is not None
+    assert np.array_equal(from_copy, cv2.imdecode(np.frombuffer(data, np.uint8), -1))
 
 
 def test_the_variants_cover_every_filter_type():
@@ -118,6 +129,12 @@ def _chunk_between_idats() -> bytes:
     )
 
 
+def _unfinished() -> bytes:
+    """Every row, but no final block and no checksum."""
+    z = zlib.compressobj()
+    return z.compress(_rows(GREY16)) + z.flush(zlib.Z_SYNC_FLUSH)
+
+
 #: name -> (file, whether the stored copy is made, whether libpng says nothing on stderr)
 UNUSUAL = {
     # libpng decodes the declared rows and warns; the stored copy holds just those rows
@@ -135,6 +152,7 @@ UNUSUAL = {
     "short image data": (raw_png(GREY16, idat=zlib.compress(_rows(GREY16)[:900])), False, True),
     # libpng's own verdict
     "a chunk between IDATs": (_chunk_between_idats(), False, False),
+    "a stream cut right after its last row": (raw_png(GREY16, idat=_unfinished()), False, False),
 }
 
 

@@ -7,7 +7,7 @@ and the model reports only the changed row.
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from desktop.folder_model import (
@@ -168,5 +168,7 @@ class PathDelegate(QStyledItemDelegate):
         style = option.widget.style() if option.widget is not None else None
         margin = (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) if style else 3
         room = option.rect.width() - 2 * margin
-        metrics = QFontMetrics(option.font)  # the row's own font (the current row is bold)
+        # the row's own font (the current row is bold), measured unrounded: Qt elides again,
+        # at the end, any text whose exact width is over the room
+        metrics = QFontMetricsF(option.font)
         option.text = elide_path(option.text, lambda s: metrics.horizontalAdvance(s) <= room)
