@@ -121,3 +121,19 @@ def test_side_panel_emits_a_fraction_and_applies_a_state(qtbot):
     assert len(choices) == 1  # nothing changed, nothing recomputed
     panel.apply(ViewState(cam_class=7))  # a class this bundle lacks: the predicted class
     assert panel.cam_class.currentData() is None and panel.to_state(ViewState()).cam_class is None
+
+
+@pytest.mark.parametrize(("h", "w"), [(512, 512), (2500, 2048)])
+def test_fit_shows_the_whole_image_whatever_else_is_in_the_view(qtbot, h, w):
+    """Fitting uses the image alone: the hidden message's bounds (NaN before it is first
+    painted, as off screen) once made it raise, and the rest of the page's set-up with it."""
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(700, 760)
+    view.show()
+    view.show_message("Cannot show this file")
+    view.set_image(np.linspace(0, 1, h * w, dtype=np.float32).reshape(h, w))
+    view.fit()
+    (x0, x1), (y0, y1) = view.viewbox.viewRange()
+    assert x0 <= 0 and x1 >= w and y0 <= 0 and y1 >= h
+    assert not view.message.isVisible()

@@ -70,6 +70,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.viewbox.addItem(self.outline_item)
         self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5))
         self.viewbox.addItem(self.message)
+        self.message.setVisible(False)  # shown with a message only
 
         self._image: np.ndarray | None = None
         self._levels = (0.0, 1.0)
@@ -107,6 +108,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self._source = source or PixelSource()
         self._pixel_line = ""
         self.message.setText("")
+        self.message.setVisible(False)
         self._levels = (0.0, 1.0)
         self._paint_base()
         self.clear_overlay()
@@ -119,6 +121,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.clear_overlay()
         self.message.setText(text)
         self.message.setPos(0, 0)
+        self.message.setVisible(True)
         self._update_readout()
 
     def _paint_base(self) -> None:
@@ -186,7 +189,10 @@ class ImageView(pg.GraphicsLayoutWidget):
         return self.viewbox.mapViewToDevice(QPointF(x, y))
 
     def fit(self) -> None:
-        self.viewbox.autoRange(padding=0.01)
+        """The whole image in view. Only the image counts: the message and the overlays
+        may have no bounds yet (a text item's are NaN before it is first painted)."""
+        if self._image is not None:
+            self.viewbox.autoRange(padding=0.01, items=[self.image_item])
 
     def one_to_one(self) -> None:
         """One image pixel per screen pixel, centred on the current view."""
