@@ -159,7 +159,9 @@ def elide_path(rel: str, fits: Callable[[str], bool]) -> str:
     the name (the numbers of "IM-0001-0042.png") before its start.
 
     "ward-7/patient-0123/IM-0001.png" -> "ward-…-0123/IM-0001.png" -> "…3/IM-0001.png"
-    -> "…/IM-0001.png" -> "…01.png"; at the least "…" and the name's last character.
+    -> "…/IM-0001.png"; then, the name cut, a hint of the folder stays while the name keeps
+    :data:`NAME_TAIL_MIN` characters ("16-…00001.png" beside "8-b…00001.png"), then the
+    name's end alone ("…01.png"); at the least "…" and the name's last character.
     """
     if len(rel) <= 1 or fits(rel):
         return rel
@@ -175,8 +177,18 @@ def elide_path(rel: str, fits: Callable[[str], bool]) -> str:
             return shortened(keep)
         if fits("…/" + name):
             return "…/" + name
+        hint = folders[:FOLDER_HINT]
+        keep = _longest(len(name) - 1, lambda k: fits(hint + "…" + name[-k:]))
+        if keep >= NAME_TAIL_MIN:
+            return hint + "…" + name[-keep:]
     keep = _longest(len(name) - 1, lambda k: fits("…" + name[-k:]))
     return "…" + name[-max(keep, 1) :]
+
+
+#: characters of the folders kept before a cut name ("16-" of "16-bit/...")
+FOLDER_HINT = 3
+#: the fewest characters of a cut name's end worth a folder hint ("01.png")
+NAME_TAIL_MIN = 6
 
 
 def _longest(most: int, fits: Callable[[int], bool]) -> int:

@@ -18,7 +18,9 @@ def _fits(width: int):
         (40, "16-bit/phantom-00001.png"),
         (22, "1…it/phantom-00001.png"),
         (19, "…/phantom-00001.png"),
-        (12, "…m-00001.png"),
+        (17, "16-…tom-00001.png"),  # a hint of the folder while the name keeps 6 or more
+        (12, "16-…0001.png"),
+        (9, "…0001.png"),  # too little room for both: the name's end
         (2, "…g"),
         (0, "…g"),  # never empty: Qt elides what still does not fit
     ],
@@ -34,6 +36,13 @@ def test_two_files_that_differ_only_at_the_end_stay_apart_at_every_width():
         ea, eb = elide_path(a, _fits(width)), elide_path(b, _fits(width))
         assert ea != eb, width
         assert len(ea) <= width
+
+
+def test_the_demo_folders_stay_apart_when_the_name_is_cut():
+    for width in range(10, 24):
+        a = elide_path("16-bit/phantom-00001.png", _fits(width))
+        b = elide_path("8-bit/phantom-00001.png", _fits(width))
+        assert a != b or width in (19, 20), (width, a, b)
 
 
 def test_folders_keep_their_start_and_end():
@@ -61,7 +70,7 @@ def test_the_list_draws_the_short_form(qapp, tmp_path):
     option = QStyleOptionViewItem()
     option.rect.setWidth(option.fontMetrics.horizontalAdvance("…00001.png") + 12)
     PathDelegate().initStyleOption(option, model.index(0, 0))
-    assert option.text.startswith("…") and option.text.endswith("00001.png")
+    assert "…" in option.text and option.text.endswith("01.png")
     option = QStyleOptionViewItem()
     option.rect.setWidth(2000)
     PathDelegate().initStyleOption(option, model.index(0, 0))
