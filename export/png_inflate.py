@@ -61,15 +61,16 @@ def stored_copy(
 
     ``idat``: the (start, end) offsets of each IDAT chunk's payload, in file order, their
     checksums already verified; ``expected``: :func:`scanline_bytes` of the header's image.
+
     Returns :data:`BROKEN` when the stream does not inflate or holds fewer rows than the
-    header declares (libpng would refuse it too: the caller lets the reference decoder
-    word the error; ISA-L also refuses damage after the last row, or a bad checksum in a
-    later IDAT, which libpng would only warn about: Pillow then gives the same pixels), and None when the file is unusual in a way libpng judges itself
+    header declares: libpng would refuse it too, and the caller lets the reference decoder
+    (Pillow) word the error. ISA-L also refuses damage after the last row and a bad
+    checksum in a later IDAT, which libpng would only warn about; Pillow then gives the
+    same pixels. Returns None when the file is unusual in a way libpng judges itself
     (another chunk between the IDATs, a stream cut right after its last row) or ISA-L is
-    missing: the caller then decodes ``data`` as without this module. Rows beyond the
-    declared image and bytes after the stream are left out, as libpng leaves them (it
-    only warns). Inflating never produces more than ``expected`` + 1 bytes, whatever the
-    stream claims.
+    missing: the caller decodes ``data`` as without this module. Rows beyond the declared
+    image and bytes after the stream are left out, as libpng leaves them (it only warns).
+    Inflating never produces more than ``expected`` + 1 bytes, whatever the stream claims.
     """
     if not (AVAILABLE and _isal is not None) or not idat or expected <= 0:
         return None
