@@ -39,8 +39,16 @@ def why_no_cuda() -> str | None:
     return None
 
 
-def write_vgg19(path: Path, classes: int = 3, seed: int = 0) -> Path:
-    """VGG19 224² (NHWC in; ``logits`` and ``probabilities`` out) with random weights."""
+def write_vgg19(
+    path: Path,
+    classes: int = 3,
+    seed: int = 0,
+    *,
+    stages: tuple[tuple[int, int], ...] = VGG19_STAGES,
+    dense: tuple[int, ...] = (4096, 4096),
+) -> Path:
+    """VGG19 224² (NHWC in; ``logits`` and ``probabilities`` out) with random weights.
+    ``stages``/``dense``: a narrower net of the same shape (the tests' stand-in)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -58,7 +66,7 @@ def write_vgg19(path: Path, classes: int = 3, seed: int = 0) -> Path:
 
     x, c_in, k = "nchw", 3, 0
     nodes.append(helper.make_node("Transpose", ["image"], [x], perm=[0, 3, 1, 2]))
-    for s, (c_out, convs) in enumerate(VGG19_STAGES):
+    for s, (c_out, convs) in enumerate(stages):
         for _ in range(convs):
             w = weight(f"conv{k}_w", (c_out, c_in, 3, 3), c_in * 9)
             b = bias(f"conv{k}_b", c_out)
@@ -70,11 +78,13 @@ def write_vgg19(path: Path, classes: int = 3, seed: int = 0) -> Path:
         )
         x = f"p{s}"
     nodes.append(helper.make_node("Flatten", [x], ["flat"]))
-    x, n_in = "flat", 512 * 7 * 7
-    for j, n_out in enumerate((4096, 4096, classes)):
+    side = 224 // 2 ** len(stages)
+    x, n_in = "flat", c_in * side * side
+    last = len(dense)
+    for j, n_out in enumerate((*dense, classes)):
         w = weight(f"fc{j}_w", (n_in, n_out), n_in)
         b = bias(f"fc{j}_b", n_out)
-        out = "logits" if n_out == classes and j == 2 else f"fc{j}"
+        out = "logits" if j == last else f"fc{j}"
         nodes.append(helper.make_node("Gemm", [x, w, b], [out]))
         if out != "logits":
             nodes.append(helper.make_node("Relu", [out], [f"fr{j}"]))
