@@ -33,7 +33,10 @@ prepare)
         d=".gpu/p${f##*part.}"
         mkdir -p "$d" && mv "$f" "$d"/
     done
-    mv .gpu/dl/pydicom-*.whl .gpu/dl/isal-*.whl .gpu/p00/ && rm -rf .gpu/dl  # small: ride along
+    # the small wheels ride with the last (shortest) part: each call carries at most 64 MiB,
+    # the tracked tree included
+    last=$(ls -d .gpu/p* | sort | tail -n 1)
+    mv .gpu/dl/pydicom-*.whl .gpu/dl/isal-*.whl "$last"/ && rm -rf .gpu/dl
     ls -R .gpu
     ;;
 part)
