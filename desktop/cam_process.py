@@ -28,6 +28,9 @@ CAM_NICE = 19
 
 
 def _serve(conn) -> None:
+    from export.parent_watch import exit_with_parent
+
+    exit_with_parent()  # a heatmap half done for a crashed app is not worth finishing
     if os.environ.get("CXR_VERBOSE", "").strip() != "1":  # export.cam_runtime.VERBOSE_ENV
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     lower_this_process(CAM_NICE)  # already so when started from a lowered thread

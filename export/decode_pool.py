@@ -130,7 +130,11 @@ def prepare(
 
 
 def _init_process() -> None:
-    """A decode process uses one core: OpenCV's own threads would fight the other workers."""
+    """A decode process uses one core (OpenCV's own threads would fight the other workers)
+    and ends with the app (:mod:`export.parent_watch`)."""
+    from export.parent_watch import exit_with_parent
+
+    exit_with_parent()
     try:
         import cv2
 

@@ -259,8 +259,9 @@ class CurrentImage(QObject):
         # the attention warning's empty room stays only while nothing else is above the
         # image: under this bar it would be a blank strip (the image has moved anyway)
         keep = self.warning.sizePolicy()
-        keep.setRetainSizeWhenHidden(not unlike)
-        self.warning.setSizePolicy(keep)
+        if keep.retainSizeWhenHidden() == unlike:  # changed only when it must: a new policy
+            keep.setRetainSizeWhenHidden(not unlike)  # lays the column out again
+            self.warning.setSizePolicy(keep)
 
     def _set_warning(self, text: str | None) -> None:
         self.warning.setText(text or "")

@@ -163,12 +163,26 @@ class PathDelegate(QStyledItemDelegate):
     folder stay told apart (:func:`desktop.folder_model.elide_path`): the folder before the
     file's name, the start of the name before its end. The tooltip has the whole path."""
 
+    #: shortened paths by (path, room, font): a repaint measures nothing it measured before
+    CACHE_SIZE = 4096
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._short: dict[tuple[str, int, str], str] = {}
+
     def initStyleOption(self, option, index) -> None:
         super().initStyleOption(option, index)
         style = option.widget.style() if option.widget is not None else None
         margin = (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) if style else 3
         room = option.rect.width() - 2 * margin
-        # the row's own font (the current row is bold), measured unrounded: Qt elides again,
-        # at the end, any text whose exact width is over the room
-        metrics = QFontMetricsF(option.font)
-        option.text = elide_path(option.text, lambda s: metrics.horizontalAdvance(s) <= room)
+        key = (option.text, room, option.font.key())
+        short = self._short.get(key)
+        if short is None:
+            # the row's own font (the current row is bold), measured unrounded: Qt elides
+            # again, at the end, any text whose exact width is over the room
+            metrics = QFontMetricsF(option.font)
+            short = elide_path(option.text, lambda s: metrics.horizontalAdvance(s) <= room)
+            if len(self._short) >= self.CACHE_SIZE:
+                self._short.clear()
+            self._short[key] = short
+        option.text = short
